@@ -1,0 +1,1 @@
+//! .BTF.ext reader.

@@ -1,0 +1,3 @@
+//! BTF reader.
+/// Parsed BTF (placeholder).
+pub struct Btf;

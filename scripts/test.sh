@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need (clang,
+# bpftool, libbpf headers, llvm-objdump from Debian's packages), mounts
+# tracefs and bpffs if missing, then lints and runs every test.
+# Kernel tests skip with a printed reason when not root; with
+# SKELGEN_REQUIRE_KERNEL=1 (set by .ci/run) a skip is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v clang >/dev/null || need+=(clang)
+command -v bpftool >/dev/null || need+=(bpftool)
+command -v llvm-objdump >/dev/null || need+=(llvm)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "test.sh: installing ${need[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq "${need[@]}" >/dev/null
+	else
+		echo "test.sh: missing ${need[*]} (not root: tests that need them will skip)"
+	fi
+fi
+
+if [ "$(id -u)" = 0 ]; then
+	if ! mountpoint -q /sys/kernel/tracing 2>/dev/null; then
+		mount -t tracefs nodev /sys/kernel/tracing || echo "test.sh: could not mount tracefs"
+	fi
+	if ! mountpoint -q /sys/fs/bpf 2>/dev/null; then
+		mount -t bpf bpf /sys/fs/bpf || echo "test.sh: could not mount bpffs"
+	fi
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

@@ -1,0 +1,1 @@
+//! `include_bpf!`: a typed skeleton from a BPF object at compile time.

@@ -1,0 +1,2 @@
+//! skelgen: typed Rust skeletons for BPF objects.
+#![warn(missing_docs)]
