@@ -5,7 +5,9 @@
 /// The 19 BTF kinds (plus `Void`, the implicit type id 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
+#[allow(missing_docs)] // The variants are the kernel's BTF_KIND_* names.
 pub enum Kind {
+    /// Type id 0 (raw kind 0 is `BTF_KIND_UNKN`, never valid in a type header).
     Void = 0,
     Int = 1,
     Ptr = 2,
@@ -114,26 +116,65 @@ impl Type<'_> {
 pub enum TypeKind<'a> {
     /// Type id 0.
     Void,
+    /// `BTF_KIND_INT`.
     Int(Int),
     /// Pointer to the type id.
     Ptr(u32),
+    /// `BTF_KIND_ARRAY`.
     Array(Array),
+    /// `BTF_KIND_STRUCT`.
     Struct(Composite<'a>),
+    /// `BTF_KIND_UNION`.
     Union(Composite<'a>),
+    /// `BTF_KIND_ENUM`.
     Enum(Enum<'a>),
+    /// `BTF_KIND_ENUM64`.
     Enum64(Enum64<'a>),
-    Fwd { is_union: bool },
+    /// Forward declaration of a struct or union.
+    Fwd {
+        /// `kind_flag`: a union rather than a struct.
+        is_union: bool,
+    },
+    /// Typedef of the type id.
     Typedef(u32),
+    /// `volatile` of the type id.
     Volatile(u32),
+    /// `const` of the type id.
     Const(u32),
+    /// `restrict` of the type id.
     Restrict(u32),
+    /// `btf_type_tag` on the type id.
     TypeTag(u32),
-    Func { proto: u32, linkage: FuncLinkage },
+    /// A function.
+    Func {
+        /// Its `FUNC_PROTO` type id.
+        proto: u32,
+        /// Its linkage (stored in `vlen`).
+        linkage: FuncLinkage,
+    },
+    /// A function signature.
     FuncProto(FuncProto<'a>),
-    Var { ty: u32, linkage: VarLinkage },
+    /// A variable.
+    Var {
+        /// Its type id.
+        ty: u32,
+        /// Its linkage.
+        linkage: VarLinkage,
+    },
+    /// A data section (`.data`, `.bss`, `.rodata`, `.kconfig`, `.ksyms`...).
     Datasec(Datasec<'a>),
-    Float { size: u32 },
-    DeclTag { target: u32, component_idx: i32 },
+    /// A floating-point type.
+    Float {
+        /// Size in bytes.
+        size: u32,
+    },
+    /// `btf_decl_tag` on a type, member or parameter.
+    DeclTag {
+        /// The tagged type id.
+        target: u32,
+        /// Member or parameter index, -1 for the type itself.
+        component_idx: i32,
+    },
 }
 
 impl TypeKind<'_> {
@@ -202,8 +243,11 @@ pub struct Int {
 /// `BTF_KIND_ARRAY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Array {
+    /// Element type id.
     pub elem_type: u32,
+    /// Index type id (an INT; unused by layout).
     pub index_type: u32,
+    /// Number of elements.
     pub nelems: u32,
 }
 
@@ -231,7 +275,9 @@ pub struct Composite<'a> {
 /// One member of a struct or union.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Member {
+    /// Name offset (0 for an anonymous member).
     pub name_off: u32,
+    /// Member type id.
     pub ty: u32,
     /// Offset in bits from the start of the struct.
     pub bit_offset: u32,
@@ -283,6 +329,7 @@ impl<'a> Composite<'a> {
 /// `BTF_KIND_ENUM` (32-bit values).
 #[derive(Clone, Copy, Debug)]
 pub struct Enum<'a> {
+    /// Size in bytes.
     pub size: u32,
     /// `kind_flag`: values are signed. Clang before 15 never sets it.
     pub signed: bool,
@@ -292,6 +339,7 @@ pub struct Enum<'a> {
 /// One enumerator of an [`Enum`] or [`Enum64`], widened to 64 bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnumValue {
+    /// Name offset of the enumerator.
     pub name_off: u32,
     /// The raw bits; interpret with the enum's `signed` flag.
     pub value: u64,
@@ -319,7 +367,11 @@ impl<'a> Enum<'a> {
             let v = word(r, 4);
             EnumValue {
                 name_off: word(r, 0),
-                value: if signed { v as i32 as i64 as u64 } else { v as u64 },
+                value: if signed {
+                    v as i32 as i64 as u64
+                } else {
+                    v as u64
+                },
             }
         })
     }
@@ -328,7 +380,9 @@ impl<'a> Enum<'a> {
 /// `BTF_KIND_ENUM64`.
 #[derive(Clone, Copy, Debug)]
 pub struct Enum64<'a> {
+    /// Size in bytes.
     pub size: u32,
+    /// `kind_flag`: values are signed.
     pub signed: bool,
     pub(crate) raw: &'a [u8],
 }
@@ -360,6 +414,7 @@ impl<'a> Enum64<'a> {
 /// `BTF_KIND_FUNC_PROTO`.
 #[derive(Clone, Copy, Debug)]
 pub struct FuncProto<'a> {
+    /// Return type id (0: void).
     pub ret: u32,
     pub(crate) raw: &'a [u8],
 }
@@ -367,7 +422,9 @@ pub struct FuncProto<'a> {
 /// One parameter of a [`FuncProto`]; `ty == 0` on the last one marks varargs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Param {
+    /// Name offset (0 when unnamed).
     pub name_off: u32,
+    /// Parameter type id.
     pub ty: u32,
 }
 
@@ -388,6 +445,7 @@ impl<'a> FuncProto<'a> {
 /// `BTF_KIND_DATASEC`.
 #[derive(Clone, Copy, Debug)]
 pub struct Datasec<'a> {
+    /// Section size in bytes (0 from clang until fixed up).
     pub size: u32,
     pub(crate) raw: &'a [u8],
 }
@@ -397,7 +455,9 @@ pub struct Datasec<'a> {
 pub struct VarSecInfo {
     /// The `VAR` (or `FUNC`, for `.ksyms` kfuncs) type id.
     pub ty: u32,
+    /// Offset of the variable in the section.
     pub offset: u32,
+    /// Size of the variable.
     pub size: u32,
 }
 
@@ -429,14 +489,18 @@ impl<'a> Datasec<'a> {
 /// Linkage of a `BTF_KIND_VAR`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum VarLinkage {
+    /// `BTF_VAR_STATIC`.
     Static,
+    /// `BTF_VAR_GLOBAL_ALLOCATED`.
     GlobalAllocated,
+    /// `BTF_VAR_GLOBAL_EXTERN`.
     GlobalExtern,
     /// A value the kernel does not define.
     Other(u32),
 }
 
 impl VarLinkage {
+    /// From the raw linkage word.
     pub fn from_raw(v: u32) -> Self {
         match v {
             0 => VarLinkage::Static,
@@ -446,6 +510,7 @@ impl VarLinkage {
         }
     }
 
+    /// The raw linkage word.
     pub fn to_raw(self) -> u32 {
         match self {
             VarLinkage::Static => 0,
@@ -459,19 +524,34 @@ impl VarLinkage {
 /// Linkage of a `BTF_KIND_FUNC` (stored in `vlen`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FuncLinkage {
+    /// `BTF_FUNC_STATIC`.
     Static,
+    /// `BTF_FUNC_GLOBAL`.
     Global,
+    /// `BTF_FUNC_EXTERN`.
     Extern,
+    /// A value the kernel does not define.
     Other(u32),
 }
 
 impl FuncLinkage {
+    /// From the raw `vlen` bits.
     pub fn from_raw(v: u32) -> Self {
         match v {
             0 => FuncLinkage::Static,
             1 => FuncLinkage::Global,
             2 => FuncLinkage::Extern,
             v => FuncLinkage::Other(v),
+        }
+    }
+
+    /// The raw value stored in `vlen`.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            FuncLinkage::Static => 0,
+            FuncLinkage::Global => 1,
+            FuncLinkage::Extern => 2,
+            FuncLinkage::Other(v) => v,
         }
     }
 }
