@@ -1,0 +1,245 @@
+//! Relocations of program sections, classified as libbpf classifies them.
+
+use log::debug;
+use object::elf;
+
+use super::elf::{Elf, Symbol};
+use super::externs::{Extern, ExternKind};
+use super::maps::{Map, MapKind};
+use super::programs::{Program, INSN_SIZE};
+use super::ObjError;
+
+const OP_CALL: u8 = 0x85; // BPF_JMP | BPF_CALL
+const OP_LD_IMM64: u8 = 0x18; // BPF_LD | BPF_IMM | BPF_DW
+const PSEUDO_CALL: u8 = 1;
+
+/// What a relocated instruction refers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelocKind {
+    /// `ld_imm64` of a BTF-defined map: becomes the map's fd.
+    Map {
+        /// Index into [`super::Object::maps`].
+        map: usize,
+    },
+    /// `ld_imm64` of an address in a global-data map: becomes map value + offset.
+    Data {
+        /// Index into [`super::Object::maps`].
+        map: usize,
+        /// The symbol's offset in its section, added to the instruction's imm.
+        sym_off: u64,
+    },
+    /// `ld_imm64` of a `.kconfig`/`.ksyms` variable.
+    Extern {
+        /// Index into [`super::Object::externs`].
+        ext: usize,
+    },
+    /// A call of a kfunc.
+    ExternCall {
+        /// Index into [`super::Object::externs`].
+        ext: usize,
+    },
+    /// A BPF-to-BPF call into `.text`.
+    Call {
+        /// Target instruction, relative to the start of `.text`.
+        target_insn: usize,
+    },
+    /// `ld_imm64` of a `.text` function's address (a callback, `BPF_PSEUDO_FUNC`).
+    SubprogAddr {
+        /// Target instruction, relative to the start of `.text`.
+        target_insn: usize,
+    },
+}
+
+impl RelocKind {
+    /// A short class name, for counts and `inspect`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            RelocKind::Map { .. } => "map",
+            RelocKind::Data { .. } => "data",
+            RelocKind::Extern { .. } => "extern",
+            RelocKind::ExternCall { .. } => "kfunc_call",
+            RelocKind::Call { .. } => "call",
+            RelocKind::SubprogAddr { .. } => "subprog_addr",
+        }
+    }
+}
+
+/// One relocation of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reloc {
+    /// Instruction index, relative to the program's first instruction.
+    pub insn: usize,
+    /// What it refers to.
+    pub kind: RelocKind,
+    /// The symbol named by the relocation (a section name for section symbols).
+    pub sym: String,
+}
+
+fn sym_display<'a>(elf: &'a Elf<'_>, sym: &'a Symbol<'_>) -> &'a str {
+    if sym.name.is_empty() && sym.kind == elf::STT_SECTION {
+        elf.section(usize::from(sym.shndx)).map_or("", |s| s.name)
+    } else {
+        sym.name
+    }
+}
+
+pub(crate) fn collect(
+    elf: &Elf<'_>,
+    programs: &mut [Program],
+    maps: &[Map],
+    externs: &mut [Extern],
+) -> Result<(), ObjError> {
+    let text_idx = elf.section_by_name(".text").map(|s| s.index);
+    let text_len = text_idx
+        .and_then(|i| elf.section(i))
+        .map_or(0, |s| s.data.len() / INSN_SIZE);
+    for (target, entries) in &elf.rels {
+        let Some(sec) = elf.section(*target) else {
+            continue;
+        };
+        if !sec.is_exec() {
+            continue;
+        }
+        for r in entries {
+            let err = |reason: String| ObjError::Reloc {
+                section: sec.name.to_string(),
+                offset: r.offset,
+                reason,
+            };
+            if r.offset % INSN_SIZE as u64 != 0 || r.offset >= sec.data.len() as u64 {
+                return Err(err(format!(
+                    "offset is not an instruction of the section ({} bytes)",
+                    sec.data.len()
+                )));
+            }
+            let sec_insn = (r.offset / INSN_SIZE as u64) as usize;
+            let Some(prog) = programs.iter_mut().find(|p| {
+                p.section_index == sec.index
+                    && sec_insn >= p.insn_offset
+                    && sec_insn < p.insn_offset + p.insn_count()
+            }) else {
+                debug!(
+                    "sec '{}': relocation at insn #{sec_insn} is outside every program, skipped",
+                    sec.name
+                );
+                continue;
+            };
+            let insn_idx = sec_insn - prog.insn_offset;
+            let b = prog
+                .insns
+                .get(insn_idx * INSN_SIZE..insn_idx * INSN_SIZE + INSN_SIZE)
+                .ok_or_else(|| err("instruction out of range".into()))?;
+            let (code, src) = (b[0], b[1] >> 4);
+            let imm = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+            let sym = elf
+                .symbols
+                .get(r.sym as usize)
+                .ok_or_else(|| err(format!("unknown symbol {}", r.sym)))?;
+            let name = sym_display(elf, sym);
+            let is_call = code == OP_CALL;
+            let is_ld64 = code == OP_LD_IMM64;
+            if is_ld64 && insn_idx + 1 >= prog.insn_count() {
+                return Err(err("ld_imm64 is missing its second slot".into()));
+            }
+
+            let kind = if sym.is_undefined() && sym.is_global_or_weak() && sym.kind == elf::STT_NOTYPE {
+                let ext = externs
+                    .iter()
+                    .position(|e| e.name == sym.name)
+                    .ok_or_else(|| err(format!("extern '{}' is not known", sym.name)))?;
+                match (&externs[ext].kind, is_call, is_ld64) {
+                    (ExternKind::Kfunc { .. }, true, _) => RelocKind::ExternCall { ext },
+                    (ExternKind::Kfunc { .. }, false, _) => {
+                        return Err(err(format!("kfunc '{}' used other than by a call", sym.name)))
+                    }
+                    (_, _, true) => RelocKind::Extern { ext },
+                    _ => {
+                        return Err(err(format!(
+                            "extern '{}' referenced by an instruction that is not ld_imm64 (opcode {code:#04x})",
+                            sym.name
+                        )))
+                    }
+                }
+            } else if is_call {
+                if src != PSEUDO_CALL {
+                    return Err(err(format!(
+                        "call relocation against '{name}' on a call with src_reg {src}, expected BPF_PSEUDO_CALL"
+                    )));
+                }
+                if Some(usize::from(sym.shndx)) != text_idx {
+                    return Err(err(format!(
+                        "call relocation against '{name}', which is not in .text"
+                    )));
+                }
+                if sym.value % INSN_SIZE as u64 != 0 {
+                    return Err(err(format!("call target '{name}' is not instruction aligned")));
+                }
+                let target = (sym.value / INSN_SIZE as u64) as i64 + i64::from(imm) + 1;
+                let target_insn = usize::try_from(target)
+                    .ok()
+                    .filter(|&t| t < text_len)
+                    .ok_or_else(|| err(format!("call target insn {target} is outside .text")))?;
+                RelocKind::Call { target_insn }
+            } else if !is_ld64 {
+                return Err(err(format!(
+                    "relocation against '{name}' on opcode {code:#04x}: expected ld_imm64 or call"
+                )));
+            } else if Some(usize::from(sym.shndx)) == text_idx
+                && (sym.kind == elf::STT_SECTION || sym.kind == elf::STT_FUNC)
+            {
+                let byte = sym.value as i64 + i64::from(imm);
+                if byte % INSN_SIZE as i64 != 0 {
+                    return Err(err(format!("address of '{name}' + {imm} is not instruction aligned")));
+                }
+                let target_insn = usize::try_from(byte / INSN_SIZE as i64)
+                    .ok()
+                    .filter(|&t| t < text_len)
+                    .ok_or_else(|| err(format!("function address '{name}' + {imm} is outside .text")))?;
+                RelocKind::SubprogAddr { target_insn }
+            } else {
+                let shndx = usize::from(sym.shndx);
+                let target_sec = elf.section(shndx).map_or("", |s| s.name);
+                if target_sec == ".maps" {
+                    let map = maps
+                        .iter()
+                        .position(|m| {
+                            m.section_index == shndx
+                                && matches!(m.kind, MapKind::Btf { sec_offset } if sec_offset == sym.value)
+                        })
+                        .ok_or_else(|| {
+                            err(format!("no map at .maps offset {} for symbol '{name}'", sym.value))
+                        })?;
+                    RelocKind::Map { map }
+                } else if let Some(map) = maps
+                    .iter()
+                    .position(|m| m.section_index == shndx && matches!(m.kind, MapKind::Data(_)))
+                {
+                    RelocKind::Data {
+                        map,
+                        sym_off: sym.value,
+                    }
+                } else {
+                    return Err(err(format!(
+                        "relocation against '{name}' in section '{target_sec}', which is neither .maps nor global data"
+                    )));
+                }
+            };
+            debug!(
+                "prog '{}': relo #{} at insn {insn_idx}: {} '{}'",
+                prog.name,
+                prog.relocs.len(),
+                kind.class(),
+                name
+            );
+            prog.relocs.push(Reloc {
+                insn: insn_idx,
+                kind,
+                sym: name.to_string(),
+            });
+        }
+    }
+    for p in programs.iter_mut() {
+        p.relocs.sort_by_key(|r| r.insn);
+    }
+    Ok(())
+}

@@ -1,0 +1,423 @@
+//! The object model against the fixtures: every expected value here is
+//! written from the fixture's C source (its header lists the facts), not
+//! copied from the model's output.
+
+use skelgen_runtime::btf::{TypeKind, VarLinkage};
+use skelgen_runtime::obj::{
+    DataKind, ExternKind, KconfigType, Map, MapKind, MapType, Object, RelocKind, SlotTarget,
+};
+
+fn fixture(name: &str) -> Object {
+    let path = format!("{}/../tests/fixtures/{name}.bpf.o", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Object::parse(&bytes, name).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn map<'a>(obj: &'a Object, name: &str) -> &'a Map {
+    obj.map(name)
+        .unwrap_or_else(|| panic!("{}: no map '{name}'", obj.name))
+}
+
+/// (name, offset, size) of every variable of a data map, by offset.
+fn vars(obj: &Object, map_name: &str) -> Vec<(String, u32, u32)> {
+    let btf = obj.btf.as_ref().expect("BTF");
+    let m = map(obj, map_name);
+    let TypeKind::Datasec(ds) = btf.type_by_id(m.def.btf_value_type_id).unwrap().kind else {
+        panic!("{map_name}: value type is not a DATASEC");
+    };
+    let mut v: Vec<_> = ds
+        .vars()
+        .map(|v| {
+            let var = btf.type_by_id(v.ty).unwrap();
+            (btf.name(var.name_off).unwrap().to_string(), v.offset, v.size)
+        })
+        .collect();
+    v.sort_by_key(|x| x.1);
+    v
+}
+
+fn owned(v: &[(&str, u32, u32)]) -> Vec<(String, u32, u32)> {
+    v.iter().map(|(n, o, s)| (n.to_string(), *o, *s)).collect()
+}
+
+/// Programs as (name, section, autoload, subprog).
+fn progs(obj: &Object) -> Vec<(String, String, bool, bool)> {
+    obj.programs
+        .iter()
+        .map(|p| (p.name.clone(), p.section.clone(), p.autoload, p.subprog))
+        .collect()
+}
+
+fn reloc_count(obj: &Object, class: &str) -> usize {
+    obj.programs
+        .iter()
+        .flat_map(|p| &p.relocs)
+        .filter(|r| r.kind.class() == class)
+        .count()
+}
+
+const RDONLY_PROG: u32 = 1 << 7;
+const MMAPABLE: u32 = 1 << 10;
+
+#[test]
+fn vfsstat() {
+    let obj = fixture("vfsstat");
+    assert_eq!(obj.license, "Dual BSD/GPL");
+    let names: Vec<_> = obj
+        .programs
+        .iter()
+        .map(|p| (p.name.as_str(), p.section.as_str()))
+        .collect();
+    let mut expect = Vec::new();
+    for f in ["read", "write", "fsync", "open", "create"] {
+        expect.push((format!("kprobe_vfs_{f}"), format!("kprobe/vfs_{f}")));
+        expect.push((format!("fentry_vfs_{f}"), format!("fentry/vfs_{f}")));
+    }
+    let mut got: Vec<_> = names
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    got.sort();
+    expect.sort();
+    assert_eq!(got, expect);
+    assert!(obj.programs.iter().all(|p| p.autoload && !p.subprog));
+
+    assert_eq!(obj.maps.len(), 1);
+    let bss = map(&obj, ".bss");
+    assert_eq!(bss.kind, MapKind::Data(DataKind::Bss));
+    assert_eq!(bss.kernel_name, "vfsstat.bss");
+    assert_eq!(bss.def.map_type, MapType::ARRAY);
+    assert_eq!(
+        (bss.def.key_size, bss.def.value_size, bss.def.max_entries),
+        (4, 40, 1)
+    );
+    assert_eq!(bss.def.map_flags, MMAPABLE);
+    assert_eq!(bss.image, vec![0; 40]);
+    assert_eq!(vars(&obj, ".bss"), owned(&[("stats", 0, 40)]));
+    assert!(obj.externs.is_empty());
+    // Each of the ten programs addresses `stats` once through .bss.
+    for p in &obj.programs {
+        assert!(
+            p.relocs
+                .iter()
+                .all(|r| matches!(r.kind, RelocKind::Data { .. })),
+            "{}: {:?}",
+            p.name,
+            p.relocs
+        );
+        assert!(!p.relocs.is_empty(), "{} has no .bss relocation", p.name);
+    }
+}
+
+#[test]
+fn tp_ringbuf() {
+    let obj = fixture("tp_ringbuf");
+    assert_eq!(obj.license, "GPL");
+    assert_eq!(
+        progs(&obj),
+        vec![
+            (
+                "handle_getppid".into(),
+                "tracepoint/syscalls/sys_enter_getppid".into(),
+                true,
+                false
+            ),
+            (
+                "handle_getppid_short".into(),
+                "tp/syscalls/sys_enter_getppid".into(),
+                true,
+                false
+            ),
+        ]
+    );
+    let counts = map(&obj, "counts");
+    assert_eq!(counts.def.map_type, MapType::HASH);
+    assert_eq!(
+        (counts.def.key_size, counts.def.value_size, counts.def.max_entries, counts.def.map_flags),
+        (4, 8, 1024, 0)
+    );
+    assert_ne!(counts.def.btf_key_type_id, 0);
+    assert_ne!(counts.def.btf_value_type_id, 0);
+    let events = map(&obj, "events");
+    assert_eq!(events.def.map_type, MapType::RINGBUF);
+    assert_eq!(
+        (events.def.key_size, events.def.value_size, events.def.max_entries),
+        (0, 0, 262144)
+    );
+
+    let rodata = map(&obj, ".rodata");
+    assert_eq!(rodata.kernel_name, "tp_ringb.rodata");
+    assert_eq!(rodata.def.value_size, 21);
+    assert_eq!(rodata.def.map_flags, RDONLY_PROG | MMAPABLE);
+    assert_eq!(
+        vars(&obj, ".rodata"),
+        owned(&[("targ_tgid", 0, 4), ("use_ringbuf", 4, 1), ("tag", 5, 16)])
+    );
+    // Initial image: targ_tgid 0, use_ringbuf true, tag "skelgen-tp".
+    let mut image = vec![0u8; 21];
+    image[4] = 1;
+    image[5..15].copy_from_slice(b"skelgen-tp");
+    assert_eq!(rodata.image, image);
+
+    let bss = map(&obj, ".bss");
+    assert_eq!(bss.kernel_name, "tp_ringb.bss");
+    assert_eq!(
+        vars(&obj, ".bss"),
+        owned(&[("tp_hits", 0, 8), ("tp2_hits", 8, 8), ("unused_event", 16, 8)])
+    );
+    assert_eq!(obj.maps.len(), 4);
+    assert!(obj.externs.is_empty());
+
+    // struct event { __u32 pid; __u32 tgid; __u64 ts_ns; char comm[16]; char tag[16]; }
+    let btf = obj.btf.as_ref().unwrap();
+    let id = btf
+        .find_by_name_kind("event", skelgen_runtime::btf::Kind::Struct)
+        .expect("struct event in BTF");
+    assert_eq!(btf.size_of(id).unwrap(), 48);
+    let TypeKind::Struct(st) = btf.type_by_id(id).unwrap().kind else {
+        unreachable!()
+    };
+    let members: Vec<_> = st
+        .members()
+        .map(|m| (btf.name(m.name_off).unwrap().to_string(), m.bit_offset / 8))
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            ("pid".to_string(), 0),
+            ("tgid".into(), 4),
+            ("ts_ns".into(), 8),
+            ("comm".into(), 16),
+            ("tag".into(), 32)
+        ]
+    );
+    // The hash map and the ring buffer are referenced by handle_getppid.
+    let p = obj.program("handle_getppid").unwrap();
+    let used: Vec<_> = p
+        .relocs
+        .iter()
+        .filter_map(|r| match r.kind {
+            RelocKind::Map { map } => Some(obj.maps[map].name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(used.contains(&"counts") && used.contains(&"events"), "{used:?}");
+}
+
+#[test]
+fn xdp_counter() {
+    let obj = fixture("xdp_counter");
+    assert_eq!(progs(&obj), vec![("xdp_count".into(), "xdp".into(), true, false)]);
+    let stats = map(&obj, "pkt_stats");
+    assert_eq!(stats.def.map_type, MapType::ARRAY);
+    assert_eq!(
+        (stats.def.key_size, stats.def.value_size, stats.def.max_entries),
+        (4, 16, 2)
+    );
+    let foo = map(&obj, ".data.foo");
+    assert_eq!(foo.kind, MapKind::Data(DataKind::Data));
+    assert_eq!(foo.kernel_name, ".data.foo");
+    assert_eq!(foo.def.map_flags, MMAPABLE);
+    assert_eq!(
+        vars(&obj, ".data.foo"),
+        owned(&[("foo_packets", 0, 8), ("foo_bytes", 8, 8), ("foo_magic", 16, 4)])
+    );
+    assert_eq!(&foo.image[16..20], &0xf00f00u32.to_le_bytes());
+    let bar = map(&obj, ".rodata.bar");
+    assert_eq!(bar.kind, MapKind::Data(DataKind::Rodata));
+    assert_eq!(bar.def.map_flags, RDONLY_PROG | MMAPABLE);
+    assert_eq!(
+        vars(&obj, ".rodata.bar"),
+        owned(&[("bar_drop_len", 0, 4), ("bar_magic", 4, 4)])
+    );
+    assert_eq!(bar.image, [0, 0, 0, 0, 0xa4, 0x4b, 0xba, 0]);
+    let bss = map(&obj, ".bss");
+    assert_eq!(bss.kernel_name, "xdp_coun.bss");
+    assert_eq!(
+        vars(&obj, ".bss"),
+        owned(&[("last_len", 0, 4), ("last_action", 4, 4)])
+    );
+    assert_eq!(obj.maps.len(), 4);
+}
+
+#[test]
+fn subprogs() {
+    let obj = fixture("subprogs");
+    let entry: Vec<_> = obj
+        .entry_programs()
+        .map(|p| (p.name.as_str(), p.section.as_str()))
+        .collect();
+    assert_eq!(entry, vec![("xdp_entry", "xdp"), ("tc_entry", "tc")]);
+    let mut text: Vec<_> = obj
+        .programs
+        .iter()
+        .filter(|p| p.subprog)
+        .map(|p| (p.name.as_str(), p.insn_offset, p.insn_count(), p.global, p.autoload))
+        .collect();
+    text.sort();
+    // Byte offsets/sizes from the header, in instructions.
+    assert_eq!(
+        text,
+        vec![
+            ("global_pkt_len", 0x18 / 8, 48 / 8, true, false),
+            ("global_square", 0, 24 / 8, true, false),
+            ("loop_cb", 0xb0 / 8, 48 / 8, false, false),
+            ("run_loop", 0x60 / 8, 80 / 8, false, false),
+            ("static_mul", 0x48 / 8, 24 / 8, false, false),
+        ]
+    );
+    assert_eq!(
+        vars(&obj, ".bss").iter().map(|v| v.0.as_str()).collect::<Vec<_>>(),
+        [
+            "xdp_runs",
+            "xdp_res_static",
+            "xdp_res_global",
+            "xdp_res_loop",
+            "tc_runs",
+            "tc_res_static",
+            "tc_res_global",
+            "tc_res_loop",
+            "xdp_res_len"
+        ]
+    );
+    assert_eq!(map(&obj, ".bss").def.value_size, 72);
+    // Each entry calls static_mul, global_square and run_loop (xdp also
+    // global_pkt_len); run_loop takes loop_cb's address for bpf_loop.
+    let target = |name: &str| obj.program(name).unwrap().insn_offset;
+    let calls = |p: &str| -> Vec<usize> {
+        let mut v: Vec<_> = obj
+            .program(p)
+            .unwrap()
+            .relocs
+            .iter()
+            .filter_map(|r| match r.kind {
+                RelocKind::Call { target_insn } => Some(target_insn),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut xdp = vec![
+        target("global_square"),
+        target("global_pkt_len"),
+        target("static_mul"),
+        target("run_loop"),
+    ];
+    xdp.sort();
+    assert_eq!(calls("xdp_entry"), xdp);
+    let mut tc = vec![target("global_square"), target("static_mul"), target("run_loop")];
+    tc.sort();
+    assert_eq!(calls("tc_entry"), tc);
+    let addr: Vec<_> = obj
+        .program("run_loop")
+        .unwrap()
+        .relocs
+        .iter()
+        .filter_map(|r| match r.kind {
+            RelocKind::SubprogAddr { target_insn } => Some(target_insn),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(addr, vec![target("loop_cb")]);
+    assert_eq!(reloc_count(&obj, "subprog_addr"), 1);
+}
+
+#[test]
+fn core_fixture() {
+    let obj = fixture("core");
+    assert_eq!(
+        progs(&obj),
+        vec![(
+            "core_getppid".into(),
+            "tp/syscalls/sys_enter_getppid".into(),
+            true,
+            false
+        )]
+    );
+    assert_eq!(vars(&obj, ".rodata"), owned(&[("targ_tgid", 0, 4)]));
+    let names: Vec<_> = vars(&obj, ".bss").into_iter().map(|v| v.0).collect();
+    for n in [
+        "runs",
+        "task_pid",
+        "task_tgid",
+        "parent_tgid",
+        "has_pid_field",
+        "has_fake_field",
+        "has_flavor_pid",
+        "has_task_type",
+        "has_fake_type",
+        "has_enum_sid",
+        "has_fake_enum",
+        "enum_sid",
+        "comm_size",
+        "pid_size",
+        "pid_offset",
+        "task_size",
+        "signal_size",
+        "task_btf_id",
+        "is_subreaper",
+        "reset_on_fork",
+        "in_execve",
+        "comm",
+    ] {
+        assert!(names.iter().any(|x| x == n), "missing .bss variable {n}");
+    }
+    assert_eq!(names.len(), 22);
+    let ext = obj.btf_ext.as_ref().expect(".BTF.ext");
+    let kinds: std::collections::BTreeSet<_> = ext
+        .core_relos
+        .iter()
+        .flat_map(|s| &s.records)
+        .map(|r| r.kind.as_str())
+        .collect();
+    // BPF_CORE_READ_BITFIELD_PROBED emits byte offset, byte size, signed,
+    // lshift and rshift; the rest come from the bpf_core_* macros used.
+    let expect: std::collections::BTreeSet<_> = [
+        "byte_off",
+        "byte_sz",
+        "enumval_exists",
+        "enumval_value",
+        "field_exists",
+        "lshift_u64",
+        "rshift_u64",
+        "signed",
+        "target_type_id",
+        "type_exists",
+        "type_size",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(kinds, expect);
+}
+
+/// All fixtures parse, and the model's facts hold together: every
+/// relocation points inside its program, data maps have images of their
+/// size, DATASEC variables lie inside their section.
+#[test]
+fn every_fixture_is_consistent() {
+    let dir = format!("{}/../tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".bpf.o") {
+            continue;
+        }
+        n += 1;
+        let bytes = std::fs::read(&path).unwrap();
+        let obj = Object::parse(&bytes, "fixture").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for p in &obj.programs {
+            for r in &p.relocs {
+                assert!(r.insn < p.insn_count(), "{}: reloc past the end", p.name);
+            }
+        }
+        for m in &obj.maps {
+            if let MapKind::Data(_) = m.kind {
+                assert_eq!(m.image.len(), m.def.value_size as usize, "{}", m.name);
+            }
+        }
+        let _ = (VarLinkage::Static, KconfigType::Bool, SlotTarget::Map(0));
+        let _ = ExternKind::Kfunc { proto: 0 };
+    }
+    assert!(n >= 5, "only {n} fixtures found in {dir}");
+}
