@@ -13,6 +13,10 @@
 pub mod btf;
 pub mod insn;
 pub mod obj;
+#[allow(unsafe_code)]
+pub mod plain;
 pub mod section;
 #[allow(unsafe_code)]
 pub mod sys;
+
+pub use plain::Plain;
