@@ -421,3 +421,211 @@ fn every_fixture_is_consistent() {
     }
     assert!(n >= 5, "only {n} fixtures found in {dir}");
 }
+
+#[test]
+fn kconfig_and_ksyms() {
+    let obj = fixture("kconfig");
+    let ext = |name: &str| {
+        obj.externs
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("no extern {name}"))
+    };
+    let kcfg = |name: &str| match ext(name).kind {
+        ExternKind::Kconfig { ty, size, .. } => (ty, size, ext(name).weak),
+        ref k => panic!("{name}: {k:?}"),
+    };
+    assert_eq!(kcfg("LINUX_KERNEL_VERSION"), (KconfigType::Int { signed: true }, 4, false));
+    assert_eq!(kcfg("LINUX_HAS_BPF_COOKIE"), (KconfigType::Bool, 1, false));
+    assert_eq!(kcfg("CONFIG_BPF_SYSCALL"), (KconfigType::Bool, 1, false));
+    assert_eq!(kcfg("CONFIG_HZ"), (KconfigType::Int { signed: true }, 4, false));
+    assert_eq!(kcfg("CONFIG_TUN"), (KconfigType::Tristate, 4, false));
+    assert_eq!(kcfg("CONFIG_KPROBES"), (KconfigType::Tristate, 4, true));
+    assert_eq!(kcfg("CONFIG_DEFAULT_HOSTNAME"), (KconfigType::CharArray, 16, false));
+    assert_eq!(kcfg("CONFIG_SKELGEN_DOES_NOT_EXIST"), (KconfigType::Bool, 1, true));
+    assert_eq!(
+        ext("_stext").kind,
+        ExternKind::Ksym { target_type: None }
+    );
+    assert!(!ext("_stext").weak);
+    assert_eq!(ext("skelgen_no_such_ksym").kind, ExternKind::Ksym { target_type: None });
+    assert!(ext("skelgen_no_such_ksym").weak);
+    assert!(matches!(ext("bpf_task_from_pid").kind, ExternKind::Kfunc { .. }));
+    assert!(matches!(ext("bpf_task_release").kind, ExternKind::Kfunc { .. }));
+    assert_eq!(obj.externs.len(), 12);
+
+    // libbpf's layout: kconfig sorted by alignment (desc), size, name; the
+    // four 4-byte ints, then the 1-byte ones, then the char array.
+    let layout: Vec<(&str, u32)> = obj
+        .externs
+        .iter()
+        .filter_map(|e| match e.kind {
+            ExternKind::Kconfig { offset, .. } => Some((e.name.as_str(), offset)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        layout,
+        vec![
+            ("CONFIG_HZ", 0),
+            ("CONFIG_KPROBES", 4),
+            ("CONFIG_TUN", 8),
+            ("LINUX_KERNEL_VERSION", 12),
+            ("CONFIG_BPF_SYSCALL", 16),
+            ("CONFIG_SKELGEN_DOES_NOT_EXIST", 17),
+            ("LINUX_HAS_BPF_COOKIE", 18),
+            ("CONFIG_DEFAULT_HOSTNAME", 19),
+        ]
+    );
+    let k = map(&obj, ".kconfig");
+    assert_eq!(k.kernel_name, "kconfig.kconfig");
+    assert_eq!(k.def.value_size, 35);
+    assert_eq!(k.def.map_flags, RDONLY_PROG | MMAPABLE);
+    // The .kconfig DATASEC now describes that layout.
+    assert_eq!(
+        vars(&obj, ".kconfig"),
+        owned(&[
+            ("CONFIG_HZ", 0, 4),
+            ("CONFIG_KPROBES", 4, 4),
+            ("CONFIG_TUN", 8, 4),
+            ("LINUX_KERNEL_VERSION", 12, 4),
+            ("CONFIG_BPF_SYSCALL", 16, 1),
+            ("CONFIG_SKELGEN_DOES_NOT_EXIST", 17, 1),
+            ("LINUX_HAS_BPF_COOKIE", 18, 1),
+            ("CONFIG_DEFAULT_HOSTNAME", 19, 16),
+        ])
+    );
+    assert_eq!(reloc_count(&obj, "kfunc_call"), 2);
+    assert!(reloc_count(&obj, "extern") >= 8);
+    assert_eq!(
+        vars(&obj, ".data").iter().map(|v| v.0.as_str()).collect::<Vec<_>>(),
+        ["tun", "kprobes", "missing_config", "missing_ksym", "kfunc_tgid"]
+    );
+}
+
+#[test]
+fn map_in_map_and_prog_array() {
+    let obj = fixture("mapinmap");
+    let names: Vec<_> = obj.maps.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["inner_a", "inner_b", "outer_arr", "outer_hash", "jmp_table", ".bss"]
+    );
+    for inner in ["inner_a", "inner_b"] {
+        let m = map(&obj, inner);
+        assert_eq!(m.def.map_type, MapType::ARRAY);
+        assert_eq!((m.def.key_size, m.def.value_size, m.def.max_entries), (4, 8, 1));
+    }
+    let idx = |n: &str| obj.maps.iter().position(|m| m.name == n).unwrap();
+    let outer = map(&obj, "outer_arr");
+    assert_eq!(outer.def.map_type, MapType::ARRAY_OF_MAPS);
+    assert_eq!((outer.def.key_size, outer.def.value_size, outer.def.max_entries), (4, 4, 2));
+    let inner = outer.inner.as_ref().expect("inner template");
+    assert_eq!(inner.def.map_type, MapType::ARRAY);
+    assert_eq!((inner.def.key_size, inner.def.value_size, inner.def.max_entries), (4, 8, 1));
+    let slots: Vec<_> = outer.init_slots.iter().map(|s| (s.index, s.target.clone())).collect();
+    assert_eq!(
+        slots,
+        vec![(0, SlotTarget::Map(idx("inner_a"))), (1, SlotTarget::Map(idx("inner_b")))]
+    );
+    let hash = map(&obj, "outer_hash");
+    assert_eq!(hash.def.map_type, MapType::HASH_OF_MAPS);
+    assert_eq!(hash.def.max_entries, 4);
+    assert_eq!(hash.init_slots.len(), 1);
+    assert_eq!(hash.init_slots[0].index, 3);
+    assert_eq!(hash.init_slots[0].target, SlotTarget::Map(idx("inner_b")));
+    let jmp = map(&obj, "jmp_table");
+    assert_eq!(jmp.def.map_type, MapType::PROG_ARRAY);
+    assert_eq!((jmp.def.key_size, jmp.def.value_size, jmp.def.max_entries), (4, 4, 4));
+    assert_eq!(jmp.init_slots.len(), 1);
+    assert_eq!(jmp.init_slots[0].index, 1);
+    assert_eq!(jmp.init_slots[0].target, SlotTarget::Prog("tail_prog".into()));
+    assert_eq!(
+        vars(&obj, ".bss"),
+        owned(&[("entry_runs", 0, 8), ("tail_runs", 8, 8), ("fallthrough", 16, 8)])
+    );
+    let p: Vec<_> = obj.entry_programs().map(|p| (p.name.as_str(), p.section.as_str())).collect();
+    assert_eq!(p, vec![("tail_prog", "xdp"), ("entry_prog", "xdp")]);
+}
+
+#[test]
+fn event_buffers() {
+    let obj = fixture("perfbuf");
+    let ev = map(&obj, "events");
+    assert_eq!(ev.def.map_type, MapType::PERF_EVENT_ARRAY);
+    assert_eq!((ev.def.key_size, ev.def.value_size, ev.def.max_entries), (4, 4, 0));
+    assert_eq!(
+        vars(&obj, ".bss"),
+        owned(&[("next_seq", 0, 8), ("failed", 8, 8), ("unused_perf_sample", 16, 8)])
+    );
+    let obj = fixture("ringbuf_flood");
+    let rb = map(&obj, "rb");
+    assert_eq!(rb.def.map_type, MapType::RINGBUF);
+    assert_eq!(rb.def.max_entries, 16384);
+    assert_eq!(map(&obj, ".rodata").kernel_name, "ringbuf_.rodata");
+    assert_eq!(vars(&obj, ".rodata"), owned(&[("wakeup_flags", 0, 8)]));
+    assert_eq!(
+        vars(&obj, ".bss"),
+        owned(&[
+            ("next_seq", 0, 8),
+            ("submitted", 8, 8),
+            ("dropped", 16, 8),
+            ("unused_flood_event", 24, 8)
+        ])
+    );
+}
+
+#[test]
+fn keyword_names_survive() {
+    let obj = fixture("keywords");
+    let maps: Vec<_> = obj.maps.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(maps, ["type", "my_map", "myMap", ".rodata", ".bss"]);
+    let progs: Vec<_> = obj.entry_programs().map(|p| p.name.as_str()).collect();
+    let mut sorted = progs.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["fooBar", "foo_bar", "match"]);
+    let bss: Vec<_> = vars(&obj, ".bss").into_iter().map(|v| v.0).collect();
+    for n in ["self", "Self", "super", "crate", "_", "fn", "loop", "counter", "COUNTER", "gen"] {
+        assert!(bss.iter().any(|x| x == n), "{n} missing from .bss");
+    }
+    let ro: Vec<_> = vars(&obj, ".rodata").into_iter().map(|v| v.0).collect();
+    assert_eq!(ro, ["static_", "MY_MAP"]);
+}
+
+#[test]
+fn usdt_library_maps_and_weak_text() {
+    let obj = fixture("attach");
+    let names: Vec<_> = obj.entry_programs().map(|p| (p.name.as_str(), p.section.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("handle_raw_tp", "raw_tp/sys_enter"),
+            ("handle_tp_btf", "tp_btf/sys_enter"),
+            ("handle_tracepoint", "tracepoint/syscalls/sys_enter_getppid"),
+            ("handle_uprobe", "uprobe"),
+            ("handle_uretprobe", "uretprobe"),
+            ("handle_usdt", "usdt"),
+            ("handle_perf_event", "perf_event"),
+            ("handle_tc", "tc"),
+            ("handle_cgroup_skb", "cgroup_skb/egress"),
+            ("handle_sock_create", "cgroup/sock_create"),
+            ("handle_socket", "socket"),
+        ]
+    );
+    // usdt.bpf.h brings two weak maps and the bpf_usdt_* helpers in .text.
+    let specs = map(&obj, "__bpf_usdt_specs");
+    assert_eq!(specs.kernel_name, "__bpf_usdt_spec");
+    assert_eq!(map(&obj, "__bpf_usdt_ip_to_spec_id").def.map_type, MapType::HASH);
+    assert!(obj.program("bpf_usdt_arg").is_some_and(|p| p.subprog));
+    assert_eq!(obj.externs.len(), 1);
+    assert_eq!(obj.externs[0].name, "LINUX_HAS_BPF_COOKIE");
+}
+
+#[test]
+fn layout_data_image() {
+    let obj = fixture("layout");
+    let data = map(&obj, ".data");
+    assert_eq!(data.kind, MapKind::Data(DataKind::Data));
+    assert_eq!(data.image.len(), data.def.value_size as usize);
+    assert!(data.image.iter().any(|&b| b != 0));
+}

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 use skelgen_runtime::btf::{Btf, TypeKind};
-use skelgen_runtime::obj::{ExternKind, MapKind, Object, SlotTarget};
+use skelgen_runtime::insn::Insn;
+use skelgen_runtime::obj::{ExternKind, MapKind, Object, RelocKind, SlotTarget};
 use skelgen_runtime::section::AutoAttach;
 
 /// The summary printed by `skelgen inspect`.
@@ -195,9 +196,11 @@ pub fn report(obj: &Object) -> Report {
             ProgReport {
                 name: p.name.clone(),
                 section: p.section.clone(),
-                prog_type: m
-                    .as_ref()
-                    .map_or_else(|| "unknown".into(), |m| m.def.prog_type.short_name().to_string()),
+                prog_type: match (&m, p.subprog) {
+                    (_, true) => "-".into(),
+                    (Some(m), false) => m.def.prog_type.short_name().to_string(),
+                    (None, false) => "unknown".into(),
+                },
                 attach_type: m
                     .as_ref()
                     .and_then(|m| m.def.expected_attach_type)
@@ -290,11 +293,10 @@ pub fn render_text(r: &Report) -> String {
         if let Some(a) = &p.auto_attach {
             extra.push(format!("auto-attach {a}"));
         }
-        if !p.autoload {
-            extra.push("autoload off".into());
-        }
         if p.subprog {
             extra.push("subprogram".into());
+        } else if !p.autoload {
+            extra.push("autoload off".into());
         }
         let relocs: Vec<String> = p.relocations.iter().map(|(k, v)| format!("{k} {v}")).collect();
         if !relocs.is_empty() {
@@ -343,8 +345,57 @@ pub fn render_text(r: &Report) -> String {
 }
 
 /// Renders every program's instructions in the verifier's syntax, with
-/// relocations annotated.
+/// relocations annotated (`; map counts`, `; .bss+16`, `; call run_loop`).
 pub fn render_disasm(obj: &Object) -> String {
-    let _ = obj;
-    String::new()
+    let mut s = String::new();
+    for p in &obj.programs {
+        let _ = writeln!(
+            s,
+            "\n{} '{}' (sec '{}', {} insns):",
+            if p.subprog { "subprogram" } else { "program" },
+            p.name,
+            p.section,
+            p.insn_count()
+        );
+        let insns = match Insn::from_bytes(&p.insns) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = writeln!(s, "  <cannot decode: {e}>");
+                continue;
+            }
+        };
+        let note = |i: usize| {
+            let r = p.relocs.iter().find(|r| r.insn == i)?;
+            Some(match &r.kind {
+                RelocKind::Map { map } => format!("map {}", map_name(obj, *map)),
+                RelocKind::Data { map, sym_off } => {
+                    format!("{}+{} ({})", map_name(obj, *map), sym_off, r.sym)
+                }
+                RelocKind::Extern { ext } | RelocKind::ExternCall { ext } => format!(
+                    "extern {}",
+                    obj.externs.get(*ext).map_or("?", |e| e.name.as_str())
+                ),
+                RelocKind::Call { target_insn } | RelocKind::SubprogAddr { target_insn } => {
+                    let target = obj
+                        .programs
+                        .iter()
+                        .find(|t| t.subprog && t.insn_offset == *target_insn)
+                        .map_or_else(|| format!(".text insn {target_insn}"), |t| t.name.clone());
+                    if matches!(r.kind, RelocKind::Call { .. }) {
+                        format!("call {target}")
+                    } else {
+                        format!("address of {target}")
+                    }
+                }
+            })
+        };
+        for line in skelgen_runtime::insn::disasm(&insns, note) {
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    s
+}
+
+fn map_name(obj: &Object, i: usize) -> &str {
+    obj.maps.get(i).map_or("?", |m| m.name.as_str())
 }

@@ -8,7 +8,7 @@ use object::elf;
 
 use super::elf::Elf;
 use super::ObjError;
-use crate::btf::{Btf, Kind, TypeKind, VarLinkage};
+use crate::btf::{Btf, TypeKind, VarLinkage};
 
 pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
     let mut secs = Vec::new();
@@ -56,25 +56,30 @@ pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
                     ),
                 });
             };
-            if matches!(linkage, VarLinkage::Static | VarLinkage::GlobalExtern) {
+            if linkage == VarLinkage::GlobalExtern {
                 continue;
             }
             let var_name = btf.name(var.name_off).map_err(ObjError::btf)?.to_string();
-            let sym = elf
-                .symbols
-                .iter()
-                .find(|s| {
-                    s.name == var_name.as_str()
-                        && s.kind == elf::STT_OBJECT
-                        && elf
-                            .section(usize::from(s.shndx))
-                            .is_some_and(|sec| sec.name == sec_name)
-                })
-                .ok_or_else(|| ObjError::Elf {
-                    reason: format!(
-                        "BTF variable '{var_name}' of DATASEC '{sec_name}' has no ELF symbol"
-                    ),
-                })?;
+            let sym = elf.symbols.iter().find(|s| {
+                s.name == var_name.as_str()
+                    && s.kind == elf::STT_OBJECT
+                    && elf
+                        .section(usize::from(s.shndx))
+                        .is_some_and(|sec| sec.name == sec_name)
+            });
+            // A static variable may have no symbol of its own (clang can
+            // address it through the section symbol): keep clang's offset.
+            let sym = match (sym, linkage) {
+                (Some(sym), _) => sym,
+                (None, VarLinkage::Static) => continue,
+                (None, _) => {
+                    return Err(ObjError::Elf {
+                        reason: format!(
+                            "BTF variable '{var_name}' of DATASEC '{sec_name}' has no ELF symbol"
+                        ),
+                    })
+                }
+            };
             if fix_offsets {
                 let off = u32::try_from(sym.value).map_err(|_| ObjError::Elf {
                     reason: format!("symbol '{var_name}' offset {} too large", sym.value),
@@ -82,7 +87,7 @@ pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
                 btf.set_datasec_var(id, index, off, v.size)
                     .map_err(ObjError::btf)?;
             }
-            if sym.is_hidden() {
+            if linkage != VarLinkage::Static && sym.is_hidden() {
                 btf.set_var_linkage(v.ty, VarLinkage::Static)
                     .map_err(ObjError::btf)?;
                 debug!("sec '{sec_name}': hidden variable '{var_name}' made static");
@@ -94,15 +99,20 @@ pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
 }
 
 /// The kernel requires DATASEC variables in ascending, non-overlapping offset
-/// order.
-fn check_sorted(btf: &Btf, id: u32, sec_name: &str) -> Result<(), ObjError> {
+/// order: sort them (as libbpf does), then check they do not overlap.
+fn check_sorted(btf: &mut Btf, id: u32, sec_name: &str) -> Result<(), ObjError> {
     let ty = btf.type_by_id(id).map_err(ObjError::btf)?;
     let TypeKind::Datasec(ds) = ty.kind else {
         return Ok(());
     };
-    debug_assert_eq!(ty.kind(), Kind::Datasec);
+    let size = ds.size;
+    let mut vars: Vec<_> = ds.vars().collect();
+    if vars.windows(2).any(|w| w[0].offset > w[1].offset) {
+        vars.sort_by_key(|v| v.offset);
+        btf.set_datasec_vars(id, &vars).map_err(ObjError::btf)?;
+    }
     let mut end = 0u64;
-    for v in ds.vars() {
+    for v in vars {
         if u64::from(v.offset) < end {
             return Err(ObjError::Elf {
                 reason: format!(
@@ -112,11 +122,11 @@ fn check_sorted(btf: &Btf, id: u32, sec_name: &str) -> Result<(), ObjError> {
             });
         }
         end = u64::from(v.offset) + u64::from(v.size);
-        if end > u64::from(ds.size) {
+        if end > u64::from(size) {
             return Err(ObjError::Elf {
                 reason: format!(
                     "BTF DATASEC '{sec_name}': variable (type id {}) at {}+{} runs past the section size {}",
-                    v.ty, v.offset, v.size, ds.size
+                    v.ty, v.offset, v.size, size
                 ),
             });
         }
