@@ -1,0 +1,190 @@
+//! Shared mappings of map fds (mmapable arrays, ring buffers, perf buffers).
+//!
+//! The memory is shared with the kernel and BPF programs, which write it at any
+//! time, so it is never exposed as `&[u8]`/`&mut [u8]`: reads and writes are
+//! volatile copies of bounds-checked byte ranges, and ring positions are
+//! acquire/release atomics.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::SysError;
+
+/// Access of a mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `PROT_READ`.
+    Read,
+    /// `PROT_READ | PROT_WRITE`.
+    ReadWrite,
+}
+
+/// A `MAP_SHARED` mapping, unmapped on drop.
+#[derive(Debug)]
+pub struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+    access: Access,
+}
+
+// SAFETY: the mapping is plain shared memory with no thread affinity; all access
+// goes through volatile or atomic operations, writes need `&mut self`.
+unsafe impl Send for Mmap {}
+// SAFETY: `&self` methods only read (volatile or atomic loads) or perform atomic
+// stores, which are sound to do concurrently.
+unsafe impl Sync for Mmap {}
+
+const OP: &str = "mmap";
+
+impl Mmap {
+    /// Map `len` bytes of `fd` from `offset` (a multiple of the page size).
+    pub fn new(fd: impl AsFd, len: usize, offset: u64, access: Access) -> Result<Self, SysError> {
+        if len == 0 {
+            return Err(SysError::invalid(OP, "length is 0"));
+        }
+        let page = super::host::page_size() as u64;
+        if offset % page != 0 {
+            return Err(SysError::invalid(
+                OP,
+                format!("offset {offset} is not a multiple of the page size {page}"),
+            ));
+        }
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| SysError::invalid(OP, format!("offset {offset} too large")))?;
+        let prot = match access {
+            Access::Read => libc::PROT_READ,
+            Access::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+        };
+        // SAFETY: a fresh mapping at an address the kernel chooses cannot alias any
+        // Rust object; the fd is borrowed and valid for the call.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd.as_fd().as_raw_fd(),
+                offset,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(SysError::from_errno(
+                OP,
+                std::io::Error::last_os_error(),
+                Some(format!("{len} bytes at offset {offset}")),
+            ));
+        }
+        let ptr = NonNull::new(addr.cast::<u8>())
+            .ok_or_else(|| SysError::invalid(OP, "kernel returned NULL"))?;
+        Ok(Mmap { ptr, len, access })
+    }
+
+    /// Start of the mapping.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Start of the mapping, for writes.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: empty mappings are refused.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The access it was mapped with.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    fn check(&self, offset: usize, len: usize, align: usize) -> Result<(), SysError> {
+        let end = offset.checked_add(len);
+        if end.is_none_or(|end| end > self.len) {
+            return Err(SysError::invalid(
+                OP,
+                format!(
+                    "range {offset}+{len} is outside the {}-byte mapping",
+                    self.len
+                ),
+            ));
+        }
+        if offset % align != 0 {
+            return Err(SysError::invalid(
+                OP,
+                format!("offset {offset} is not {align}-byte aligned"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Copy `out.len()` bytes from `offset` with volatile reads.
+    pub fn read_volatile(&self, offset: usize, out: &mut [u8]) -> Result<(), SysError> {
+        self.check(offset, out.len(), 1)?;
+        for (i, byte) in out.iter_mut().enumerate() {
+            // SAFETY: `offset + i < len` was checked above and the mapping is live
+            // and readable for the lifetime of `self`.
+            *byte = unsafe { self.ptr.as_ptr().add(offset + i).read_volatile() };
+        }
+        Ok(())
+    }
+
+    /// Copy `data` to `offset` with volatile writes.
+    pub fn write_volatile(&mut self, offset: usize, data: &[u8]) -> Result<(), SysError> {
+        if self.access != Access::ReadWrite {
+            return Err(SysError::invalid(OP, "mapping is read-only"));
+        }
+        self.check(offset, data.len(), 1)?;
+        for (i, byte) in data.iter().enumerate() {
+            // SAFETY: `offset + i < len` was checked above; the mapping is live and
+            // writable (checked `access`); `&mut self` excludes other Rust writers.
+            unsafe { self.ptr.as_ptr().add(offset + i).write_volatile(*byte) };
+        }
+        Ok(())
+    }
+
+    fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64, SysError> {
+        self.check(offset, 8, 8)?;
+        // SAFETY: the 8 bytes at `offset` are in bounds and 8-aligned (the mapping
+        // is page-aligned), live as long as `&self`, and only ever accessed
+        // atomically or volatilely from this side.
+        Ok(unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(offset).cast::<u64>()) })
+    }
+
+    /// Acquire-load the `u64` at `offset` (8-aligned): ring buffer and perf buffer
+    /// positions written by the kernel.
+    pub fn load_acquire_u64(&self, offset: usize) -> Result<u64, SysError> {
+        Ok(self.atomic_u64(offset)?.load(Ordering::Acquire))
+    }
+
+    /// Release-store `value` at `offset` (8-aligned): the consumer position.
+    pub fn store_release_u64(&self, offset: usize, value: u64) -> Result<(), SysError> {
+        if self.access != Access::ReadWrite {
+            return Err(SysError::invalid(OP, "mapping is read-only"));
+        }
+        self.atomic_u64(offset)?.store(value, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned; nothing borrowed from
+        // the mapping outlives `self`.
+        let ret = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        if ret != 0 {
+            log::warn!(
+                "munmap of {} bytes failed: {}",
+                self.len,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
