@@ -3,96 +3,205 @@
 //! Built on first use (or by [`Btf::build_name_index`]) as two parallel
 //! arrays sorted by (hash of name, name, id): a lookup binary-searches the
 //! hash, then narrows to the exact name, so equal names form one contiguous
-//! run of ids that can be handed out as a slice. One allocation per array,
-//! none per type.
+//! run of ids that can be handed out as a slice.
+//!
+//! Building it is on the path of every first lookup in the kernel's BTF
+//! (~70k names), so it avoids per-type work beyond one fused scan of each
+//! name (finding its NUL and hashing it, 8 bytes at a time) and sorts with
+//! a radix sort rather than by comparing strings.
 
+use super::reader::read_u32;
 use super::{Btf, Kind};
 
 /// Sorted hashes and ids of every named type (base types included, for split BTF).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NameIndex {
-    hashes: Vec<u64>,
+    hashes: Vec<u32>,
     ids: Vec<u32>,
 }
 
-/// A fast multiplicative hash of a name (FxHash-style, 8 bytes at a time):
-/// collisions only cost a name comparison, so quality needs are modest.
-fn hash_name(name: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = name.len() as u64;
+const K: u64 = 0x517c_c1b7_2722_0a95;
+const LOW_BYTES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// One FxHash-style step: collisions only cost a name comparison, so a fast
+/// multiplicative hash is enough.
+#[inline]
+fn mix(h: u64, word: u64) -> u64 {
+    (h.rotate_left(5) ^ word).wrapping_mul(K)
+}
+
+#[inline]
+fn finish(h: u64) -> u32 {
+    ((h >> 32) ^ h) as u32
+}
+
+/// Hash of a name: its full 8-byte words, then a final zero-padded word
+/// holding the remaining 0..=7 bytes (the same words [`hash_c_string`] sees).
+fn hash_name(name: &[u8]) -> u32 {
+    let mut h = 0;
     let mut chunks = name.chunks_exact(8);
     for c in &mut chunks {
-        let w = u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8]));
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        h = mix(
+            h,
+            u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or([0; 8])),
+        );
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        for (d, s) in buf.iter_mut().zip(rest) {
-            *d = *s;
+    let mut last = [0u8; 8];
+    for (d, s) in last.iter_mut().zip(chunks.remainder()) {
+        *d = *s;
+    }
+    finish(mix(h, u64::from_le_bytes(last)))
+}
+
+/// Hash of the NUL-terminated string at the start of `bytes`, found and
+/// hashed in one pass; `None` if there is no NUL.
+fn hash_c_string(bytes: &[u8]) -> Option<u32> {
+    let mut h = 0;
+    let mut pos = 0;
+    loop {
+        let Some(chunk) = bytes.get(pos..pos + 8) else {
+            let rest = bytes.get(pos..)?;
+            let len = rest.iter().position(|&b| b == 0)?;
+            return rest.get(..len).map(|tail| {
+                let mut last = [0u8; 8];
+                for (d, s) in last.iter_mut().zip(tail) {
+                    *d = *s;
+                }
+                finish(mix(h, u64::from_le_bytes(last)))
+            });
+        };
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
+        // Flags zero bytes; the lowest flag is always a real zero byte.
+        let zeros = word.wrapping_sub(LOW_BYTES) & !word & HIGH_BITS;
+        if zeros != 0 {
+            let len = zeros.trailing_zeros() / 8;
+            let kept = if len == 0 {
+                0
+            } else {
+                word & (u64::MAX >> (64 - 8 * len))
+            };
+            return Some(finish(mix(h, kept)));
         }
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
+        h = mix(h, word);
+        pos += 8;
     }
-    h ^ (h >> 29)
+}
+
+/// Stable LSD radix sort of `(hash << 32) | id` keys by their hash, in two
+/// 16-bit passes. Keys come in id order, so equal hashes stay in id order.
+fn radix_sort_by_hash(keys: &mut Vec<u64>) {
+    let mut out = vec![0u64; keys.len()];
+    let mut counts = vec![0usize; 1 << 16];
+    for shift in [32, 48] {
+        counts.iter_mut().for_each(|c| *c = 0);
+        let digit = |k: u64| ((k >> shift) & 0xffff) as usize;
+        for &k in keys.iter() {
+            if let Some(c) = counts.get_mut(digit(k)) {
+                *c += 1;
+            }
+        }
+        let mut next = 0;
+        for c in counts.iter_mut() {
+            (*c, next) = (next, next + *c);
+        }
+        for &k in keys.iter() {
+            if let Some(c) = counts.get_mut(digit(k)) {
+                if let Some(slot) = out.get_mut(*c) {
+                    *slot = k;
+                }
+                *c += 1;
+            }
+        }
+        std::mem::swap(keys, &mut out);
+    }
+}
+
+impl Btf {
+    /// Appends `(hash << 32) | id` for every named type, base types first.
+    fn collect_names(&self, keys: &mut Vec<u64>) {
+        if let Some(base) = &self.base {
+            base.collect_names(keys);
+        }
+        let types = self.type_section();
+        let strings = self.strings();
+        for (id, &off) in (self.first_id..).zip(&self.offsets) {
+            let name_off = read_u32(types, off as usize).unwrap_or(0);
+            if name_off == 0 {
+                continue;
+            }
+            let hash = match name_off.checked_sub(self.str_base) {
+                Some(local) => strings.get(local as usize..).and_then(hash_c_string),
+                // A split type named by a base string.
+                None => self.name_bytes(name_off).ok().map(hash_name),
+            };
+            // Unreadable names are skipped: they can never equal a &str.
+            if let Some(hash) = hash {
+                keys.push((u64::from(hash) << 32) | u64::from(id));
+            }
+        }
+    }
+
+    /// The name of `id` as bytes; empty if unreadable.
+    fn name_of(&self, id: u32) -> &[u8] {
+        self.header(id)
+            .ok()
+            .and_then(|[off, _, _]| self.name_bytes(off).ok())
+            .unwrap_or(&[])
+    }
+}
+
+/// Orders a run of ids with equal name hashes by (name, id). Skips the
+/// common case of one id, or of ids that all share one name offset.
+fn sort_run(btf: &Btf, run: Option<&mut [u32]>) {
+    let Some(run) = run else { return };
+    if run.len() < 2 {
+        return;
+    }
+    let name_off = |id| btf.header(id).map(|[off, _, _]| off).ok();
+    let first = run.first().copied().and_then(name_off);
+    if first.is_some() && run.iter().all(|&id| name_off(id) == first) {
+        return;
+    }
+    run.sort_by(|&a, &b| btf.name_of(a).cmp(btf.name_of(b)).then(a.cmp(&b)));
 }
 
 impl NameIndex {
     fn build(btf: &Btf) -> NameIndex {
-        // Base types first, so that a split BTF finds names across both.
-        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(btf.len() as usize);
-        for id in 1..btf.len() {
-            let Ok([name_off, _, _]) = btf.header(id) else {
-                continue;
-            };
-            if name_off == 0 {
+        let mut keys = Vec::with_capacity(btf.len() as usize);
+        btf.collect_names(&mut keys);
+        radix_sort_by_hash(&mut keys);
+        let hashes: Vec<u32> = keys.iter().map(|&k| (k >> 32) as u32).collect();
+        let mut ids: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+        // Within a run of equal hashes, order by name so that each name is
+        // contiguous even when two names collide (rare: ~1 pair in vmlinux).
+        let mut start = 0;
+        for (i, pair) in hashes.windows(2).enumerate() {
+            if pair.first() == pair.last() {
                 continue;
             }
-            // Unreadable names are skipped: they can never equal a &str.
-            if let Ok(name) = btf.name_bytes(name_off) {
-                if !name.is_empty() {
-                    entries.push((hash_name(name), id));
-                }
-            }
+            sort_run(btf, ids.get_mut(start..=i));
+            start = i + 1;
         }
-        let name_of = |id: u32| {
-            btf.header(id)
-                .ok()
-                .and_then(|[off, _, _]| btf.name_bytes(off).ok())
-                .unwrap_or(&[])
-        };
-        entries.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                // Equal hashes are nearly always equal names; compare them
-                // so that a collision still leaves each name contiguous.
-                .then_with(|| name_of(a.1).cmp(name_of(b.1)))
-                .then(a.1.cmp(&b.1))
-        });
-        let (hashes, ids) = entries.into_iter().unzip();
+        sort_run(btf, ids.get_mut(start..));
         NameIndex { hashes, ids }
     }
 
     fn find<'a>(&'a self, btf: &Btf, name: &str) -> &'a [u32] {
         let h = hash_name(name.as_bytes());
         let lo = self.hashes.partition_point(|&x| x < h);
-        let hi = lo
-            + self
-                .hashes
-                .get(lo..)
-                .unwrap_or(&[])
-                .partition_point(|&x| x == h);
-        let run = self.ids.get(lo..hi).unwrap_or(&[]);
-        let name_of = |id: u32| {
-            btf.header(id)
-                .ok()
-                .and_then(|[off, _, _]| btf.name_bytes(off).ok())
-                .unwrap_or(&[])
-        };
+        let len = self
+            .hashes
+            .get(lo..)
+            .unwrap_or(&[])
+            .partition_point(|&x| x == h);
+        let run = self.ids.get(lo..lo + len).unwrap_or(&[]);
         let want = name.as_bytes();
-        let start = run.partition_point(|&id| name_of(id) < want);
+        let start = run.partition_point(|&id| btf.name_of(id) < want);
         let len = run
             .get(start..)
             .unwrap_or(&[])
-            .partition_point(|&id| name_of(id) == want);
+            .partition_point(|&id| btf.name_of(id) == want);
         run.get(start..start + len).unwrap_or(&[])
     }
 }
@@ -102,7 +211,7 @@ impl Btf {
         self.names.get_or_init(|| NameIndex::build(self))
     }
 
-    /// Builds the name index now rather than on the first lookup.
+    /// Builds the name index now rather than on the first lookup by name.
     pub fn build_name_index(&self) {
         self.name_index();
     }
@@ -122,5 +231,33 @@ impl Btf {
             .iter()
             .copied()
             .find(|&id| self.kind_of(id).ok() == Some(kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_hash_matches_plain_hash() {
+        for len in 0..40 {
+            let name: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut c = name.clone();
+            c.push(0);
+            c.extend_from_slice(b"trailing garbage\xff");
+            assert_eq!(hash_c_string(&c), Some(hash_name(&name)), "len {len}");
+            assert_eq!(hash_c_string(&name), None);
+        }
+    }
+
+    #[test]
+    fn radix_sort_is_stable_by_hash() {
+        let mut keys: Vec<u64> = (0..1000u64)
+            .map(|id| ((id * 7919 % 13) << 32 | (id * 31 % 5) << 48) | id)
+            .collect();
+        let mut expected = keys.clone();
+        expected.sort_by_key(|k| (k >> 32, k & 0xffff_ffff));
+        radix_sort_by_hash(&mut keys);
+        assert_eq!(keys, expected);
     }
 }
