@@ -24,9 +24,10 @@ pub enum SysError {
     },
     /// The kernel returned `EPERM`: the caller lacks the privileges.
     #[error(
-        "{op} is not permitted{}: run as root, or grant CAP_BPF (plus CAP_PERFMON for \
-         tracing, CAP_NET_ADMIN for networking); kernels before 5.11 also charge BPF \
-         memory to RLIMIT_MEMLOCK (see `bump_memlock_rlimit`)",
+        "{op} is not permitted{}: either the caller lacks privileges (run as root, or \
+         grant CAP_BPF plus CAP_PERFMON for tracing or CAP_NET_ADMIN for networking; \
+         kernels before 5.11 also charge BPF memory to RLIMIT_MEMLOCK, see \
+         `bump_memlock_rlimit`) or the object refuses the change (e.g. a frozen map)",
         detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
     )]
     PermissionDenied {

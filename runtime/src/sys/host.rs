@@ -168,16 +168,26 @@ pub fn set_memlock_rlimit(soft: u64, hard: u64) -> Result<(), SysError> {
     Ok(())
 }
 
-/// Raise `RLIMIT_MEMLOCK` to unlimited unless it already is, as libbpf does for
-/// kernels before 5.11 (which charge map memory to it). Harmless on newer kernels.
-pub fn bump_memlock_rlimit() -> Result<(), SysError> {
+/// Raise `RLIMIT_MEMLOCK` as libbpf does for kernels before 5.11 (which charge
+/// map memory to it; harmless on newer kernels): to unlimited, or, without
+/// `CAP_SYS_RESOURCE`, the soft limit up to the hard one. Returns the
+/// `(soft, hard)` limit now in effect.
+pub fn bump_memlock_rlimit() -> Result<(u64, u64), SysError> {
     let (soft, hard) = memlock_rlimit()?;
     #[allow(clippy::unnecessary_cast)] // rlim_t is 32-bit on some targets
     let infinity = libc::RLIM_INFINITY as u64;
-    if soft == infinity && hard == infinity {
-        return Ok(());
+    if soft == infinity {
+        return Ok((soft, hard));
     }
-    set_memlock_rlimit(u64::MAX, u64::MAX)
+    match set_memlock_rlimit(u64::MAX, u64::MAX) {
+        Ok(()) => Ok((u64::MAX, u64::MAX)),
+        Err(e) if e.is_permission_denied() => {
+            // Raising the soft limit up to the hard one needs no privilege.
+            set_memlock_rlimit(hard, hard)?;
+            Ok((hard, hard))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -308,7 +308,8 @@ impl<'a> ProgLoad<'a> {
                 Err(errno) if errno.raw_os_error() == Some(libc::ENOSPC) && size < MAX_LOG_SIZE => {
                     size = grow_log(size, this.log_true_size);
                 }
-                Err(errno) if errno.raw_os_error() == Some(libc::EPERM) && text.is_empty() => {
+                // Nothing logged: the failure came before the verifier (privileges, limits).
+                Err(errno) if text.is_empty() => {
                     return Err(SysError::from_errno(
                         op,
                         errno,
