@@ -68,7 +68,7 @@ pub(crate) struct Elf<'a> {
     pub rels: Vec<(usize, Vec<RelEntry>)>,
 }
 
-fn utf8<'a>(bytes: &'a [u8], what: impl FnOnce() -> String) -> Result<&'a str, ObjError> {
+fn utf8(bytes: &[u8], what: impl FnOnce() -> String) -> Result<&str, ObjError> {
     std::str::from_utf8(bytes).map_err(|_| ObjError::Elf {
         reason: format!("{} is not valid UTF-8", what()),
     })

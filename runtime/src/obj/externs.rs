@@ -68,7 +68,7 @@ pub struct Extern {
     /// The VAR or FUNC type id in the object's BTF.
     pub btf_id: u32,
     /// Index of the `.kconfig`/`.ksyms` DATASEC entry, for fixups.
-    pub(crate) sec_entry: Option<(u32, usize)>,
+    pub(crate) sec_entry: Option<SecEntry>,
 }
 
 fn classify_kconfig(btf: &Btf, ty: u32) -> Option<KconfigType> {
@@ -102,9 +102,12 @@ fn classify_kconfig(btf: &Btf, ty: u32) -> Option<KconfigType> {
     }
 }
 
+/// A DATASEC type id and the index of an entry in it.
+type SecEntry = (u32, usize);
+
 /// Finds the VAR or FUNC with extern linkage named `name`, and the DATASEC
 /// (and entry index) that lists it.
-fn find_btf(btf: &Btf, name: &str) -> Result<Option<(u32, Option<(u32, usize)>)>, ObjError> {
+fn find_btf(btf: &Btf, name: &str) -> Result<Option<(u32, Option<SecEntry>)>, ObjError> {
     let mut found = None;
     for &id in btf.find_by_name(name) {
         let t = btf.type_by_id(id).map_err(ObjError::btf)?;
@@ -135,7 +138,7 @@ fn find_btf(btf: &Btf, name: &str) -> Result<Option<(u32, Option<(u32, usize)>)>
     Ok(Some((id, None)))
 }
 
-pub(crate) fn collect(elf: &Elf<'_>, mut btf: Option<&mut Btf>) -> Result<Vec<Extern>, ObjError> {
+pub(crate) fn collect(elf: &Elf<'_>, btf: Option<&mut Btf>) -> Result<Vec<Extern>, ObjError> {
     let mut externs = Vec::new();
     for sym in &elf.symbols {
         if !(sym.is_undefined() && sym.is_global_or_weak() && sym.kind == elf::STT_NOTYPE) {
@@ -194,7 +197,11 @@ pub(crate) fn collect(elf: &Elf<'_>, mut btf: Option<&mut Btf>) -> Result<Vec<Ex
             externs.len(),
             sym.name,
             kind,
-            if sym.bind == elf::STB_WEAK { "weak" } else { "strong" }
+            if sym.bind == elf::STB_WEAK {
+                "weak"
+            } else {
+                "strong"
+            }
         );
         externs.push(Extern {
             name: sym.name.to_string(),
@@ -212,17 +219,26 @@ pub(crate) fn collect(elf: &Elf<'_>, mut btf: Option<&mut Btf>) -> Result<Vec<Ex
         _ => 1,
     };
     externs.sort_by(|a, b| {
-        rank(a).cmp(&rank(b)).then_with(|| match (&a.kind, &b.kind) {
-            (
-                ExternKind::Kconfig {
-                    align: aa, size: sa, ..
-                },
-                ExternKind::Kconfig {
-                    align: ab, size: sb, ..
-                },
-            ) => ab.cmp(aa).then(sa.cmp(sb)).then_with(|| a.name.cmp(&b.name)),
-            _ => a.name.cmp(&b.name),
-        })
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| match (&a.kind, &b.kind) {
+                (
+                    ExternKind::Kconfig {
+                        align: aa,
+                        size: sa,
+                        ..
+                    },
+                    ExternKind::Kconfig {
+                        align: ab,
+                        size: sb,
+                        ..
+                    },
+                ) => ab
+                    .cmp(aa)
+                    .then(sa.cmp(sb))
+                    .then_with(|| a.name.cmp(&b.name)),
+                _ => a.name.cmp(&b.name),
+            })
     });
     let mut off = 0u32;
     for e in &mut externs {
@@ -233,10 +249,13 @@ pub(crate) fn collect(elf: &Elf<'_>, mut btf: Option<&mut Btf>) -> Result<Vec<Ex
             ..
         } = &mut e.kind
         {
-            off = off.div_ceil(*align).checked_mul(*align).ok_or_else(|| ObjError::Extern {
-                name: e.name.clone(),
-                reason: "kconfig layout overflows".into(),
-            })?;
+            off = off
+                .div_ceil(*align)
+                .checked_mul(*align)
+                .ok_or_else(|| ObjError::Extern {
+                    name: e.name.clone(),
+                    reason: "kconfig layout overflows".into(),
+                })?;
             *offset = off;
             off = off.checked_add(*size).ok_or_else(|| ObjError::Extern {
                 name: e.name.clone(),
@@ -246,12 +265,14 @@ pub(crate) fn collect(elf: &Elf<'_>, mut btf: Option<&mut Btf>) -> Result<Vec<Ex
     }
 
     // The `.kconfig` DATASEC describes the map the externs now live in.
-    if let Some(btf) = btf.as_deref_mut() {
+    if let Some(btf) = btf {
         if let Some(ds) = btf.find_by_name_kind(".kconfig", Kind::Datasec) {
             btf.set_datasec_size(ds, off).map_err(ObjError::btf)?;
             let mut entries: Vec<VarSecInfo> = Vec::new();
             for e in &externs {
-                if let (ExternKind::Kconfig { offset, size, .. }, Some((sec, _))) = (&e.kind, e.sec_entry) {
+                if let (ExternKind::Kconfig { offset, size, .. }, Some((sec, _))) =
+                    (&e.kind, e.sec_entry)
+                {
                     if sec == ds {
                         entries.push(VarSecInfo {
                             ty: e.btf_id,

@@ -322,18 +322,23 @@ fn int_field(btf: &Btf, map: &str, field: &str, ty: u32) -> Result<u64, ObjError
 }
 
 fn to_u32(map: &str, field: &str, v: u64) -> Result<u32, ObjError> {
-    u32::try_from(v).map_err(|_| ObjError::map(map, format!("field '{field}': {v} does not fit 32 bits")))
+    u32::try_from(v)
+        .map_err(|_| ObjError::map(map, format!("field '{field}': {v} does not fit 32 bits")))
 }
 
 /// Parses one BTF map definition struct (type id `def_ty`).
+/// The `values` member of a prog array or map-in-map: its byte offset in the
+/// definition, and the inner map definition's type id (`None` for programs).
+type ValuesMember = (u32, Option<u32>);
+
 /// Returns the definition and, for map-in-map and prog arrays, the
-/// `values` member's byte offset and the inner definition's type id.
+/// `values` member.
 fn parse_def(
     btf: &Btf,
     name: &str,
     def_ty: u32,
     is_inner: bool,
-) -> Result<(MapDef, Option<(u32, Option<u32>)>), ObjError> {
+) -> Result<(MapDef, Option<ValuesMember>), ObjError> {
     let t = btf
         .skip_mods_and_typedefs(def_ty)
         .map_err(|e| ObjError::map(name, e))?;
@@ -354,8 +359,12 @@ fn parse_def(
     for m in st.members() {
         let field = btf.name(m.name_off).map_err(|e| ObjError::map(name, e))?;
         match field {
-            "type" => def.map_type = MapType(to_u32(name, field, int_field(btf, name, field, m.ty)?)?),
-            "max_entries" => def.max_entries = to_u32(name, field, int_field(btf, name, field, m.ty)?)?,
+            "type" => {
+                def.map_type = MapType(to_u32(name, field, int_field(btf, name, field, m.ty)?)?)
+            }
+            "max_entries" => {
+                def.max_entries = to_u32(name, field, int_field(btf, name, field, m.ty)?)?
+            }
             "map_flags" => def.map_flags = to_u32(name, field, int_field(btf, name, field, m.ty)?)?,
             "numa_node" => def.numa_node = to_u32(name, field, int_field(btf, name, field, m.ty)?)?,
             "map_extra" => def.map_extra = int_field(btf, name, field, m.ty)?,
@@ -369,7 +378,9 @@ fn parse_def(
                 if *slot != 0 && *slot != v {
                     return Err(ObjError::map(
                         name,
-                        format!("{field} {v} conflicts with the size of the declared type ({slot})"),
+                        format!(
+                            "{field} {v} conflicts with the size of the declared type ({slot})"
+                        ),
                     ));
                 }
                 *slot = v;
@@ -378,7 +389,8 @@ fn parse_def(
                 let pt = btf
                     .skip_mods_and_typedefs(m.ty)
                     .map_err(|e| ObjError::map(name, e))?;
-                let TypeKind::Ptr(target) = btf.type_by_id(pt).map_err(|e| ObjError::map(name, e))?.kind
+                let TypeKind::Ptr(target) =
+                    btf.type_by_id(pt).map_err(|e| ObjError::map(name, e))?.kind
                 else {
                     return Err(ObjError::map(
                         name,
@@ -386,7 +398,10 @@ fn parse_def(
                     ));
                 };
                 let size = btf.size_of(target).map_err(|e| {
-                    ObjError::map(name, format!("field '{field}': type id {target} has no size: {e}"))
+                    ObjError::map(
+                        name,
+                        format!("field '{field}': type id {target} has no size: {e}"),
+                    )
                 })?;
                 let slot = if field == "key" {
                     key_ty = Some(target);
@@ -405,12 +420,16 @@ fn parse_def(
             }
             "values" => {
                 if is_inner {
-                    return Err(ObjError::map(name, "an inner map cannot have 'values' itself"));
+                    return Err(ObjError::map(
+                        name,
+                        "an inner map cannot have 'values' itself",
+                    ));
                 }
                 let at = btf
                     .skip_mods_and_typedefs(m.ty)
                     .map_err(|e| ObjError::map(name, e))?;
-                let TypeKind::Array(arr) = btf.type_by_id(at).map_err(|e| ObjError::map(name, e))?.kind
+                let TypeKind::Array(arr) =
+                    btf.type_by_id(at).map_err(|e| ObjError::map(name, e))?.kind
                 else {
                     return Err(ObjError::map(
                         name,
@@ -420,7 +439,8 @@ fn parse_def(
                 let pt = btf
                     .skip_mods_and_typedefs(arr.elem_type)
                     .map_err(|e| ObjError::map(name, e))?;
-                let TypeKind::Ptr(target) = btf.type_by_id(pt).map_err(|e| ObjError::map(name, e))?.kind
+                let TypeKind::Ptr(target) =
+                    btf.type_by_id(pt).map_err(|e| ObjError::map(name, e))?.kind
                 else {
                     return Err(ObjError::map(
                         name,
@@ -451,16 +471,17 @@ fn parse_def(
                 def.value_size = 4;
             }
             "pinning" => {
-                def.pinning = match int_field(btf, name, field, m.ty)? {
-                    0 => PinningType::None,
-                    1 => PinningType::ByName,
-                    v => {
-                        return Err(ObjError::map(
+                def.pinning =
+                    match int_field(btf, name, field, m.ty)? {
+                        0 => PinningType::None,
+                        1 => PinningType::ByName,
+                        v => return Err(ObjError::map(
                             name,
-                            format!("pinning {v} is not LIBBPF_PIN_NONE (0) or LIBBPF_PIN_BY_NAME (1)"),
-                        ))
+                            format!(
+                                "pinning {v} is not LIBBPF_PIN_NONE (0) or LIBBPF_PIN_BY_NAME (1)"
+                            ),
+                        )),
                     }
-                }
             }
             other => {
                 return Err(ObjError::map(
@@ -488,7 +509,10 @@ fn parse_def(
         let _ = inner;
         return Err(ObjError::map(
             name,
-            format!("'values' is only valid for prog arrays and map-in-map, not {}", def.map_type),
+            format!(
+                "'values' is only valid for prog arrays and map-in-map, not {}",
+                def.map_type
+            ),
         ));
     }
     Ok((def, values))
@@ -529,12 +553,19 @@ pub(crate) fn collect_btf_maps(
             return Err(ObjError::Section {
                 index: sec.index,
                 name: sec.name.into(),
-                reason: format!("DATASEC entry type id {} is {}, expected VAR", v.ty, var.kind()),
+                reason: format!(
+                    "DATASEC entry type id {} is {}, expected VAR",
+                    v.ty,
+                    var.kind()
+                ),
             });
         };
         let name = btf.name(var.name_off).map_err(ObjError::btf)?.to_string();
         if matches!(linkage, VarLinkage::Other(_)) {
-            return Err(ObjError::map(&name, format!("unsupported linkage {linkage:?}")));
+            return Err(ObjError::map(
+                &name,
+                format!("unsupported linkage {linkage:?}"),
+            ));
         }
         let sym = elf
             .symbols
@@ -542,18 +573,27 @@ pub(crate) fn collect_btf_maps(
             .find(|s| s.name == name && usize::from(s.shndx) == sec.index)
             .ok_or_else(|| ObjError::map(&name, "BTF variable in .maps has no ELF symbol"))?;
         if sym.kind != elf::STT_OBJECT {
-            return Err(ObjError::map(&name, "the .maps symbol is not an object (STT_OBJECT)"));
+            return Err(ObjError::map(
+                &name,
+                "the .maps symbol is not an object (STT_OBJECT)",
+            ));
         }
         let (mut def, values) = parse_def(btf, &name, ty, false)?;
         let mut inner = None;
         if let Some((_, Some(inner_ty))) = values {
             if !def.map_type.is_map_in_map() {
-                return Err(ObjError::map(&name, "'values' holds maps but the map is not a map-in-map"));
+                return Err(ObjError::map(
+                    &name,
+                    "'values' holds maps but the map is not a map-in-map",
+                ));
             }
             let inner_name = format!("{name}.inner");
             let (idef, _) = parse_def(btf, &inner_name, inner_ty, true)?;
             inner = Some(Box::new(Map {
-                kernel_name: internal_map_name("", &inner_name).chars().take(15).collect(),
+                kernel_name: internal_map_name("", &inner_name)
+                    .chars()
+                    .take(15)
+                    .collect(),
                 name: inner_name,
                 kind: MapKind::Btf { sec_offset: 0 },
                 def: idef,
@@ -564,7 +604,10 @@ pub(crate) fn collect_btf_maps(
             }));
         } else if let Some((_, None)) = values {
             if def.map_type != MapType::PROG_ARRAY {
-                return Err(ObjError::map(&name, "'values' holds programs but the map is not a prog array"));
+                return Err(ObjError::map(
+                    &name,
+                    "'values' holds programs but the map is not a prog array",
+                ));
             }
         }
         if def.map_type.is_map_in_map() && inner.is_none() {
@@ -602,11 +645,14 @@ pub(crate) fn collect_btf_maps(
 
     // Static initialisers of `values` live in `.rel.maps`.
     for r in elf.rels_for(sec.index) {
-        let target_sym = elf.symbols.get(r.sym as usize).ok_or_else(|| ObjError::Reloc {
-            section: ".maps".into(),
-            offset: r.offset,
-            reason: format!("unknown symbol {}", r.sym),
-        })?;
+        let target_sym = elf
+            .symbols
+            .get(r.sym as usize)
+            .ok_or_else(|| ObjError::Reloc {
+                section: ".maps".into(),
+                offset: r.offset,
+                reason: format!("unknown symbol {}", r.sym),
+            })?;
         let (idx, (start, size, values_off)) = values_info
             .iter()
             .enumerate()
@@ -615,24 +661,39 @@ pub(crate) fn collect_btf_maps(
             .ok_or_else(|| ObjError::Reloc {
                 section: ".maps".into(),
                 offset: r.offset,
-                reason: format!("relocation against '{}' is outside every map", target_sym.name),
+                reason: format!(
+                    "relocation against '{}' is outside every map",
+                    target_sym.name
+                ),
             })?;
         let _ = size;
         let map_name = maps[idx].name.clone();
         let values_off = values_off.ok_or_else(|| {
-            ObjError::map(&map_name, format!("relocation at .maps+{} but the map has no 'values'", r.offset))
+            ObjError::map(
+                &map_name,
+                format!(
+                    "relocation at .maps+{} but the map has no 'values'",
+                    r.offset
+                ),
+            )
         })?;
         let moff = r
             .offset
             .checked_sub(start + u64::from(values_off))
-            .ok_or_else(|| ObjError::map(&map_name, format!("relocation at .maps+{} before 'values'", r.offset)))?;
+            .ok_or_else(|| {
+                ObjError::map(
+                    &map_name,
+                    format!("relocation at .maps+{} before 'values'", r.offset),
+                )
+            })?;
         if moff % 8 != 0 {
             return Err(ObjError::map(
                 &map_name,
                 format!("relocation at .maps+{} is not on a pointer slot", r.offset),
             ));
         }
-        let index = u32::try_from(moff / 8).map_err(|_| ObjError::map(&map_name, "slot index overflow"))?;
+        let index =
+            u32::try_from(moff / 8).map_err(|_| ObjError::map(&map_name, "slot index overflow"))?;
         let target = if maps[idx].def.map_type == MapType::PROG_ARRAY {
             if target_sym.kind != elf::STT_FUNC {
                 return Err(ObjError::map(
@@ -640,10 +701,16 @@ pub(crate) fn collect_btf_maps(
                     format!("slot {index}: '{}' is not a program", target_sym.name),
                 ));
             }
-            if !programs.iter().any(|p| p.name == target_sym.name && !p.subprog) {
+            if !programs
+                .iter()
+                .any(|p| p.name == target_sym.name && !p.subprog)
+            {
                 return Err(ObjError::map(
                     &map_name,
-                    format!("slot {index}: '{}' is not an entry program", target_sym.name),
+                    format!(
+                        "slot {index}: '{}' is not an entry program",
+                        target_sym.name
+                    ),
                 ));
             }
             SlotTarget::Prog(target_sym.name.to_string())
@@ -657,7 +724,12 @@ pub(crate) fn collect_btf_maps(
             let mi = maps
                 .iter()
                 .position(|m| m.name == target_sym.name)
-                .ok_or_else(|| ObjError::map(&map_name, format!("slot {index}: unknown map '{}'", target_sym.name)))?;
+                .ok_or_else(|| {
+                    ObjError::map(
+                        &map_name,
+                        format!("slot {index}: unknown map '{}'", target_sym.name),
+                    )
+                })?;
             SlotTarget::Map(mi)
         };
         debug!("map '{map_name}': slot {index} initialised with {target:?}");
@@ -665,7 +737,10 @@ pub(crate) fn collect_btf_maps(
         if index >= m.def.max_entries {
             return Err(ObjError::map(
                 &map_name,
-                format!("slot {index} initialised but max_entries is {}", m.def.max_entries),
+                format!(
+                    "slot {index} initialised but max_entries is {}",
+                    m.def.max_entries
+                ),
             ));
         }
         m.init_slots.push(InitSlot { index, target });
@@ -790,8 +865,14 @@ mod tests {
     fn internal_names_follow_libbpf() {
         assert_eq!(internal_map_name("vfsstat", ".bss"), "vfsstat.bss");
         assert_eq!(internal_map_name("vfsstat", ".rodata"), "vfsstat.rodata");
-        assert_eq!(internal_map_name("tp_ringbuf", ".rodata"), "tp_ringb.rodata");
-        assert_eq!(internal_map_name("tp_ringbuf", ".kconfig"), "tp_ring.kconfig");
+        assert_eq!(
+            internal_map_name("tp_ringbuf", ".rodata"),
+            "tp_ringb.rodata"
+        );
+        assert_eq!(
+            internal_map_name("tp_ringbuf", ".kconfig"),
+            "tp_ring.kconfig"
+        );
         assert_eq!(internal_map_name("xdp_counter", ".data.foo"), ".data.foo");
         assert_eq!(internal_map_name("x", ".rodata.str1.1"), ".rodata.str1.1");
         assert_eq!(internal_map_name("a-b", ".bss"), "a_b.bss");

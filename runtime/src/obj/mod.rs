@@ -179,11 +179,15 @@ impl Object {
 
         let license = match elf.section_by_name("license") {
             Some(s) => {
-                let end = s.data.iter().position(|&b| b == 0).ok_or_else(|| ObjError::Section {
-                    index: s.index,
-                    name: s.name.to_string(),
-                    reason: "license string is not NUL-terminated".into(),
-                })?;
+                let end = s
+                    .data
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or_else(|| ObjError::Section {
+                        index: s.index,
+                        name: s.name.to_string(),
+                        reason: "license string is not NUL-terminated".into(),
+                    })?;
                 String::from_utf8_lossy(&s.data[..end]).into_owned()
             }
             None => String::new(),
@@ -218,7 +222,11 @@ impl Object {
             elf.sections.len(),
             elf.symbols.len(),
             if btf.is_some() { "present" } else { "absent" },
-            if btf_ext.is_some() { "present" } else { "absent" },
+            if btf_ext.is_some() {
+                "present"
+            } else {
+                "absent"
+            },
         );
 
         if let Some(btf) = btf.as_mut() {

@@ -142,7 +142,10 @@ pub(crate) fn collect(
                 return Err(err("ld_imm64 is missing its second slot".into()));
             }
 
-            let kind = if sym.is_undefined() && sym.is_global_or_weak() && sym.kind == elf::STT_NOTYPE {
+            let kind = if sym.is_undefined()
+                && sym.is_global_or_weak()
+                && sym.kind == elf::STT_NOTYPE
+            {
                 let ext = externs
                     .iter()
                     .position(|e| e.name == sym.name)
@@ -172,7 +175,9 @@ pub(crate) fn collect(
                     )));
                 }
                 if sym.value % INSN_SIZE as u64 != 0 {
-                    return Err(err(format!("call target '{name}' is not instruction aligned")));
+                    return Err(err(format!(
+                        "call target '{name}' is not instruction aligned"
+                    )));
                 }
                 let target = (sym.value / INSN_SIZE as u64) as i64 + i64::from(imm) + 1;
                 let target_insn = usize::try_from(target)
@@ -189,12 +194,18 @@ pub(crate) fn collect(
             {
                 let byte = sym.value as i64 + i64::from(imm);
                 if byte % INSN_SIZE as i64 != 0 {
-                    return Err(err(format!("address of '{name}' + {imm} is not instruction aligned")));
+                    return Err(err(format!(
+                        "address of '{name}' + {imm} is not instruction aligned"
+                    )));
                 }
                 let target_insn = usize::try_from(byte / INSN_SIZE as i64)
                     .ok()
                     .filter(|&t| t < text_len)
-                    .ok_or_else(|| err(format!("function address '{name}' + {imm} is outside .text")))?;
+                    .ok_or_else(|| {
+                        err(format!(
+                            "function address '{name}' + {imm} is outside .text"
+                        ))
+                    })?;
                 RelocKind::SubprogAddr { target_insn }
             } else {
                 let shndx = usize::from(sym.shndx);
