@@ -8,7 +8,10 @@ use skelgen_runtime::obj::{
 };
 
 fn fixture(name: &str) -> Object {
-    let path = format!("{}/../tests/fixtures/{name}.bpf.o", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/fixtures/{name}.bpf.o",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     Object::parse(&bytes, name).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -29,7 +32,11 @@ fn vars(obj: &Object, map_name: &str) -> Vec<(String, u32, u32)> {
         .vars()
         .map(|v| {
             let var = btf.type_by_id(v.ty).unwrap();
-            (btf.name(var.name_off).unwrap().to_string(), v.offset, v.size)
+            (
+                btf.name(var.name_off).unwrap().to_string(),
+                v.offset,
+                v.size,
+            )
         })
         .collect();
     v.sort_by_key(|x| x.1);
@@ -133,7 +140,12 @@ fn tp_ringbuf() {
     let counts = map(&obj, "counts");
     assert_eq!(counts.def.map_type, MapType::HASH);
     assert_eq!(
-        (counts.def.key_size, counts.def.value_size, counts.def.max_entries, counts.def.map_flags),
+        (
+            counts.def.key_size,
+            counts.def.value_size,
+            counts.def.max_entries,
+            counts.def.map_flags
+        ),
         (4, 8, 1024, 0)
     );
     assert_ne!(counts.def.btf_key_type_id, 0);
@@ -141,7 +153,11 @@ fn tp_ringbuf() {
     let events = map(&obj, "events");
     assert_eq!(events.def.map_type, MapType::RINGBUF);
     assert_eq!(
-        (events.def.key_size, events.def.value_size, events.def.max_entries),
+        (
+            events.def.key_size,
+            events.def.value_size,
+            events.def.max_entries
+        ),
         (0, 0, 262144)
     );
 
@@ -163,7 +179,11 @@ fn tp_ringbuf() {
     assert_eq!(bss.kernel_name, "tp_ringb.bss");
     assert_eq!(
         vars(&obj, ".bss"),
-        owned(&[("tp_hits", 0, 8), ("tp2_hits", 8, 8), ("unused_event", 16, 8)])
+        owned(&[
+            ("tp_hits", 0, 8),
+            ("tp2_hits", 8, 8),
+            ("unused_event", 16, 8)
+        ])
     );
     assert_eq!(obj.maps.len(), 4);
     assert!(obj.externs.is_empty());
@@ -201,17 +221,27 @@ fn tp_ringbuf() {
             _ => None,
         })
         .collect();
-    assert!(used.contains(&"counts") && used.contains(&"events"), "{used:?}");
+    assert!(
+        used.contains(&"counts") && used.contains(&"events"),
+        "{used:?}"
+    );
 }
 
 #[test]
 fn xdp_counter() {
     let obj = fixture("xdp_counter");
-    assert_eq!(progs(&obj), vec![("xdp_count".into(), "xdp".into(), true, false)]);
+    assert_eq!(
+        progs(&obj),
+        vec![("xdp_count".into(), "xdp".into(), true, false)]
+    );
     let stats = map(&obj, "pkt_stats");
     assert_eq!(stats.def.map_type, MapType::ARRAY);
     assert_eq!(
-        (stats.def.key_size, stats.def.value_size, stats.def.max_entries),
+        (
+            stats.def.key_size,
+            stats.def.value_size,
+            stats.def.max_entries
+        ),
         (4, 16, 2)
     );
     let foo = map(&obj, ".data.foo");
@@ -220,7 +250,11 @@ fn xdp_counter() {
     assert_eq!(foo.def.map_flags, MMAPABLE);
     assert_eq!(
         vars(&obj, ".data.foo"),
-        owned(&[("foo_packets", 0, 8), ("foo_bytes", 8, 8), ("foo_magic", 16, 4)])
+        owned(&[
+            ("foo_packets", 0, 8),
+            ("foo_bytes", 8, 8),
+            ("foo_magic", 16, 4)
+        ])
     );
     assert_eq!(&foo.image[16..20], &0xf00f00u32.to_le_bytes());
     let bar = map(&obj, ".rodata.bar");
@@ -252,7 +286,15 @@ fn subprogs() {
         .programs
         .iter()
         .filter(|p| p.subprog)
-        .map(|p| (p.name.as_str(), p.insn_offset, p.insn_count(), p.global, p.autoload))
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.insn_offset,
+                p.insn_count(),
+                p.global,
+                p.autoload,
+            )
+        })
         .collect();
     text.sort();
     // Byte offsets/sizes from the header, in instructions.
@@ -267,7 +309,10 @@ fn subprogs() {
         ]
     );
     assert_eq!(
-        vars(&obj, ".bss").iter().map(|v| v.0.as_str()).collect::<Vec<_>>(),
+        vars(&obj, ".bss")
+            .iter()
+            .map(|v| v.0.as_str())
+            .collect::<Vec<_>>(),
         [
             "xdp_runs",
             "xdp_res_static",
@@ -306,7 +351,11 @@ fn subprogs() {
     ];
     xdp.sort();
     assert_eq!(calls("xdp_entry"), xdp);
-    let mut tc = vec![target("global_square"), target("static_mul"), target("run_loop")];
+    let mut tc = vec![
+        target("global_square"),
+        target("static_mul"),
+        target("run_loop"),
+    ];
     tc.sort();
     assert_eq!(calls("tc_entry"), tc);
     let addr: Vec<_> = obj
@@ -405,7 +454,8 @@ fn every_fixture_is_consistent() {
         }
         n += 1;
         let bytes = std::fs::read(&path).unwrap();
-        let obj = Object::parse(&bytes, "fixture").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let obj =
+            Object::parse(&bytes, "fixture").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for p in &obj.programs {
             for r in &p.relocs {
                 assert!(r.insn < p.insn_count(), "{}: reloc past the end", p.name);
@@ -435,23 +485,41 @@ fn kconfig_and_ksyms() {
         ExternKind::Kconfig { ty, size, .. } => (ty, size, ext(name).weak),
         ref k => panic!("{name}: {k:?}"),
     };
-    assert_eq!(kcfg("LINUX_KERNEL_VERSION"), (KconfigType::Int { signed: true }, 4, false));
+    assert_eq!(
+        kcfg("LINUX_KERNEL_VERSION"),
+        (KconfigType::Int { signed: true }, 4, false)
+    );
     assert_eq!(kcfg("LINUX_HAS_BPF_COOKIE"), (KconfigType::Bool, 1, false));
     assert_eq!(kcfg("CONFIG_BPF_SYSCALL"), (KconfigType::Bool, 1, false));
-    assert_eq!(kcfg("CONFIG_HZ"), (KconfigType::Int { signed: true }, 4, false));
+    assert_eq!(
+        kcfg("CONFIG_HZ"),
+        (KconfigType::Int { signed: true }, 4, false)
+    );
     assert_eq!(kcfg("CONFIG_TUN"), (KconfigType::Tristate, 4, false));
     assert_eq!(kcfg("CONFIG_KPROBES"), (KconfigType::Tristate, 4, true));
-    assert_eq!(kcfg("CONFIG_DEFAULT_HOSTNAME"), (KconfigType::CharArray, 16, false));
-    assert_eq!(kcfg("CONFIG_SKELGEN_DOES_NOT_EXIST"), (KconfigType::Bool, 1, true));
     assert_eq!(
-        ext("_stext").kind,
+        kcfg("CONFIG_DEFAULT_HOSTNAME"),
+        (KconfigType::CharArray, 16, false)
+    );
+    assert_eq!(
+        kcfg("CONFIG_SKELGEN_DOES_NOT_EXIST"),
+        (KconfigType::Bool, 1, true)
+    );
+    assert_eq!(ext("_stext").kind, ExternKind::Ksym { target_type: None });
+    assert!(!ext("_stext").weak);
+    assert_eq!(
+        ext("skelgen_no_such_ksym").kind,
         ExternKind::Ksym { target_type: None }
     );
-    assert!(!ext("_stext").weak);
-    assert_eq!(ext("skelgen_no_such_ksym").kind, ExternKind::Ksym { target_type: None });
     assert!(ext("skelgen_no_such_ksym").weak);
-    assert!(matches!(ext("bpf_task_from_pid").kind, ExternKind::Kfunc { .. }));
-    assert!(matches!(ext("bpf_task_release").kind, ExternKind::Kfunc { .. }));
+    assert!(matches!(
+        ext("bpf_task_from_pid").kind,
+        ExternKind::Kfunc { .. }
+    ));
+    assert!(matches!(
+        ext("bpf_task_release").kind,
+        ExternKind::Kfunc { .. }
+    ));
     assert_eq!(obj.externs.len(), 12);
 
     // libbpf's layout: kconfig sorted by alignment (desc), size, name; the
@@ -498,8 +566,17 @@ fn kconfig_and_ksyms() {
     assert_eq!(reloc_count(&obj, "kfunc_call"), 2);
     assert!(reloc_count(&obj, "extern") >= 8);
     assert_eq!(
-        vars(&obj, ".data").iter().map(|v| v.0.as_str()).collect::<Vec<_>>(),
-        ["tun", "kprobes", "missing_config", "missing_ksym", "kfunc_tgid"]
+        vars(&obj, ".data")
+            .iter()
+            .map(|v| v.0.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "tun",
+            "kprobes",
+            "missing_config",
+            "missing_ksym",
+            "kfunc_tgid"
+        ]
     );
 }
 
@@ -509,24 +586,55 @@ fn map_in_map_and_prog_array() {
     let names: Vec<_> = obj.maps.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(
         names,
-        ["inner_a", "inner_b", "outer_arr", "outer_hash", "jmp_table", ".bss"]
+        [
+            "inner_a",
+            "inner_b",
+            "outer_arr",
+            "outer_hash",
+            "jmp_table",
+            ".bss"
+        ]
     );
     for inner in ["inner_a", "inner_b"] {
         let m = map(&obj, inner);
         assert_eq!(m.def.map_type, MapType::ARRAY);
-        assert_eq!((m.def.key_size, m.def.value_size, m.def.max_entries), (4, 8, 1));
+        assert_eq!(
+            (m.def.key_size, m.def.value_size, m.def.max_entries),
+            (4, 8, 1)
+        );
     }
     let idx = |n: &str| obj.maps.iter().position(|m| m.name == n).unwrap();
     let outer = map(&obj, "outer_arr");
     assert_eq!(outer.def.map_type, MapType::ARRAY_OF_MAPS);
-    assert_eq!((outer.def.key_size, outer.def.value_size, outer.def.max_entries), (4, 4, 2));
+    assert_eq!(
+        (
+            outer.def.key_size,
+            outer.def.value_size,
+            outer.def.max_entries
+        ),
+        (4, 4, 2)
+    );
     let inner = outer.inner.as_ref().expect("inner template");
     assert_eq!(inner.def.map_type, MapType::ARRAY);
-    assert_eq!((inner.def.key_size, inner.def.value_size, inner.def.max_entries), (4, 8, 1));
-    let slots: Vec<_> = outer.init_slots.iter().map(|s| (s.index, s.target.clone())).collect();
+    assert_eq!(
+        (
+            inner.def.key_size,
+            inner.def.value_size,
+            inner.def.max_entries
+        ),
+        (4, 8, 1)
+    );
+    let slots: Vec<_> = outer
+        .init_slots
+        .iter()
+        .map(|s| (s.index, s.target.clone()))
+        .collect();
     assert_eq!(
         slots,
-        vec![(0, SlotTarget::Map(idx("inner_a"))), (1, SlotTarget::Map(idx("inner_b")))]
+        vec![
+            (0, SlotTarget::Map(idx("inner_a"))),
+            (1, SlotTarget::Map(idx("inner_b")))
+        ]
     );
     let hash = map(&obj, "outer_hash");
     assert_eq!(hash.def.map_type, MapType::HASH_OF_MAPS);
@@ -536,15 +644,28 @@ fn map_in_map_and_prog_array() {
     assert_eq!(hash.init_slots[0].target, SlotTarget::Map(idx("inner_b")));
     let jmp = map(&obj, "jmp_table");
     assert_eq!(jmp.def.map_type, MapType::PROG_ARRAY);
-    assert_eq!((jmp.def.key_size, jmp.def.value_size, jmp.def.max_entries), (4, 4, 4));
+    assert_eq!(
+        (jmp.def.key_size, jmp.def.value_size, jmp.def.max_entries),
+        (4, 4, 4)
+    );
     assert_eq!(jmp.init_slots.len(), 1);
     assert_eq!(jmp.init_slots[0].index, 1);
-    assert_eq!(jmp.init_slots[0].target, SlotTarget::Prog("tail_prog".into()));
+    assert_eq!(
+        jmp.init_slots[0].target,
+        SlotTarget::Prog("tail_prog".into())
+    );
     assert_eq!(
         vars(&obj, ".bss"),
-        owned(&[("entry_runs", 0, 8), ("tail_runs", 8, 8), ("fallthrough", 16, 8)])
+        owned(&[
+            ("entry_runs", 0, 8),
+            ("tail_runs", 8, 8),
+            ("fallthrough", 16, 8)
+        ])
     );
-    let p: Vec<_> = obj.entry_programs().map(|p| (p.name.as_str(), p.section.as_str())).collect();
+    let p: Vec<_> = obj
+        .entry_programs()
+        .map(|p| (p.name.as_str(), p.section.as_str()))
+        .collect();
     assert_eq!(p, vec![("tail_prog", "xdp"), ("entry_prog", "xdp")]);
 }
 
@@ -553,10 +674,17 @@ fn event_buffers() {
     let obj = fixture("perfbuf");
     let ev = map(&obj, "events");
     assert_eq!(ev.def.map_type, MapType::PERF_EVENT_ARRAY);
-    assert_eq!((ev.def.key_size, ev.def.value_size, ev.def.max_entries), (4, 4, 0));
+    assert_eq!(
+        (ev.def.key_size, ev.def.value_size, ev.def.max_entries),
+        (4, 4, 0)
+    );
     assert_eq!(
         vars(&obj, ".bss"),
-        owned(&[("next_seq", 0, 8), ("failed", 8, 8), ("unused_perf_sample", 16, 8)])
+        owned(&[
+            ("next_seq", 0, 8),
+            ("failed", 8, 8),
+            ("unused_perf_sample", 16, 8)
+        ])
     );
     let obj = fixture("ringbuf_flood");
     let rb = map(&obj, "rb");
@@ -585,7 +713,9 @@ fn keyword_names_survive() {
     sorted.sort();
     assert_eq!(sorted, ["fooBar", "foo_bar", "match"]);
     let bss: Vec<_> = vars(&obj, ".bss").into_iter().map(|v| v.0).collect();
-    for n in ["self", "Self", "super", "crate", "_", "fn", "loop", "counter", "COUNTER", "gen"] {
+    for n in [
+        "self", "Self", "super", "crate", "_", "fn", "loop", "counter", "COUNTER", "gen",
+    ] {
         assert!(bss.iter().any(|x| x == n), "{n} missing from .bss");
     }
     let ro: Vec<_> = vars(&obj, ".rodata").into_iter().map(|v| v.0).collect();
@@ -595,7 +725,10 @@ fn keyword_names_survive() {
 #[test]
 fn usdt_library_maps_and_weak_text() {
     let obj = fixture("attach");
-    let names: Vec<_> = obj.entry_programs().map(|p| (p.name.as_str(), p.section.as_str())).collect();
+    let names: Vec<_> = obj
+        .entry_programs()
+        .map(|p| (p.name.as_str(), p.section.as_str()))
+        .collect();
     assert_eq!(
         names,
         [
@@ -615,7 +748,10 @@ fn usdt_library_maps_and_weak_text() {
     // usdt.bpf.h brings two weak maps and the bpf_usdt_* helpers in .text.
     let specs = map(&obj, "__bpf_usdt_specs");
     assert_eq!(specs.kernel_name, "__bpf_usdt_spec");
-    assert_eq!(map(&obj, "__bpf_usdt_ip_to_spec_id").def.map_type, MapType::HASH);
+    assert_eq!(
+        map(&obj, "__bpf_usdt_ip_to_spec_id").def.map_type,
+        MapType::HASH
+    );
     assert!(obj.program("bpf_usdt_arg").is_some_and(|p| p.subprog));
     assert_eq!(obj.externs.len(), 1);
     assert_eq!(obj.externs[0].name, "LINUX_HAS_BPF_COOKIE");

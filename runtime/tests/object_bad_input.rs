@@ -4,7 +4,10 @@ use proptest::prelude::*;
 use skelgen_runtime::obj::{ObjError, Object};
 
 fn fixture_bytes(name: &str) -> Vec<u8> {
-    let path = format!("{}/../tests/fixtures/{name}.bpf.o", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/fixtures/{name}.bpf.o",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -116,7 +119,12 @@ fn corrupted_btf_reports_the_section() {
     let mut c = b.clone();
     c[pos + 12..pos + 16].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
     let e = Object::parse(&c, "x").unwrap_err();
-    let msg = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
+    let msg = format!(
+        "{e}: {}",
+        std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    );
     assert!(msg.contains(".BTF"), "{msg}");
 }
 

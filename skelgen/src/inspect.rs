@@ -244,8 +244,12 @@ pub fn report(obj: &Object) -> Report {
             .iter()
             .map(|e| {
                 let (kind, offset, size) = match &e.kind {
-                    ExternKind::Kconfig { offset, size, .. } => ("kconfig", Some(*offset), Some(*size)),
-                    ExternKind::Ksym { target_type: Some(_) } => ("ksym", None, None),
+                    ExternKind::Kconfig { offset, size, .. } => {
+                        ("kconfig", Some(*offset), Some(*size))
+                    }
+                    ExternKind::Ksym {
+                        target_type: Some(_),
+                    } => ("ksym", None, None),
                     ExternKind::Ksym { target_type: None } => ("ksym_typeless", None, None),
                     ExternKind::Kfunc { .. } => ("kfunc", None, None),
                 };
@@ -271,7 +275,14 @@ pub fn render_text(r: &Report) -> String {
         let _ = writeln!(
             s,
             "  {:<20} {:<16} kernel name '{}', key {} value {} max_entries {} flags {:#x} ({})",
-            m.name, m.map_type, m.kernel_name, m.key_size, m.value_size, m.max_entries, m.flags, m.origin
+            m.name,
+            m.map_type,
+            m.kernel_name,
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+            m.flags,
+            m.origin
         );
         if let Some(i) = &m.inner {
             let _ = writeln!(
@@ -298,7 +309,11 @@ pub fn render_text(r: &Report) -> String {
         } else if !p.autoload {
             extra.push("autoload off".into());
         }
-        let relocs: Vec<String> = p.relocations.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let relocs: Vec<String> = p
+            .relocations
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         if !relocs.is_empty() {
             extra.push(format!("relocs: {}", relocs.join(", ")));
         }
@@ -317,7 +332,11 @@ pub fn render_text(r: &Report) -> String {
     for d in &r.datasecs {
         let _ = writeln!(s, "  {} ({} bytes)", d.name, d.size);
         for v in &d.vars {
-            let _ = writeln!(s, "    {:<24} offset {:<5} size {:<5} {}", v.name, v.offset, v.size, v.linkage);
+            let _ = writeln!(
+                s,
+                "    {:<24} offset {:<5} size {:<5} {}",
+                v.name, v.offset, v.size, v.linkage
+            );
         }
     }
     let _ = writeln!(s, "\nexterns ({}):", r.externs.len());
@@ -335,11 +354,19 @@ pub fn render_text(r: &Report) -> String {
             place
         );
     }
-    let totals: Vec<String> = r.relocations.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let totals: Vec<String> = r
+        .relocations
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(
         s,
         "\nrelocations: {}",
-        if totals.is_empty() { "none".into() } else { totals.join(", ") }
+        if totals.is_empty() {
+            "none".into()
+        } else {
+            totals.join(", ")
+        }
     );
     s
 }

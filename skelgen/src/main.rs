@@ -51,7 +51,11 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Inspect { object, json, disasm }) => {
+        Some(Command::Inspect {
+            object,
+            json,
+            disasm,
+        }) => {
             let bytes = read(&object)?;
             let path = object.to_string_lossy();
             let obj = skelgen_runtime::obj::Object::parse(
