@@ -80,24 +80,41 @@ pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(<[u8; 4]>::try_from(b).ok()?))
 }
 
+/// Per raw kind: (fixed trailing bytes, bytes per `vlen` record); `None`
+/// for kinds this reader does not know (0 is `BTF_KIND_UNKN`).
+const RECORD_LAYOUT: [Option<(u32, u32)>; 32] = {
+    let mut t = [None; 32];
+    t[1] = Some((4, 0)); // INT: encoding word
+    t[2] = Some((0, 0)); // PTR
+    t[3] = Some((12, 0)); // ARRAY: elem type, index type, nelems
+    t[4] = Some((0, 12)); // STRUCT: members
+    t[5] = Some((0, 12)); // UNION: members
+    t[6] = Some((0, 8)); // ENUM: name, value
+    t[7] = Some((0, 0)); // FWD
+    t[8] = Some((0, 0)); // TYPEDEF
+    t[9] = Some((0, 0)); // VOLATILE
+    t[10] = Some((0, 0)); // CONST
+    t[11] = Some((0, 0)); // RESTRICT
+    t[12] = Some((0, 0)); // FUNC (vlen is the linkage, not a count)
+    t[13] = Some((0, 8)); // FUNC_PROTO: params
+    t[14] = Some((4, 0)); // VAR: linkage
+    t[15] = Some((0, 12)); // DATASEC: var_secinfos
+    t[16] = Some((0, 0)); // FLOAT
+    t[17] = Some((4, 0)); // DECL_TAG: component_idx
+    t[18] = Some((0, 0)); // TYPE_TAG
+    t[19] = Some((0, 12)); // ENUM64: name, lo32, hi32
+    t
+};
+
 /// Bytes of kind-specific data that follow the 12-byte header of a type of
 /// raw kind `kind` with `vlen` records, or `None` for an unknown kind.
+///
+/// A table rather than a `match`: kinds arrive in no predictable order, and
+/// the branch-free lookup keeps the one-pass index off the misprediction path.
 #[inline]
 pub(crate) fn trailing_len(kind: u32, vlen: u32) -> Option<usize> {
-    let vlen = vlen as usize;
-    Some(match kind {
-        // INT: one encoding word. VAR: linkage. DECL_TAG: component_idx.
-        1 | 14 | 17 => 4,
-        // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG.
-        2 | 7..=12 | 16 | 18 => 0,
-        // ARRAY: elem type, index type, nelems.
-        3 => 12,
-        // STRUCT/UNION members, DATASEC var_secinfos, ENUM64 values: 12 bytes each.
-        4 | 5 | 15 | 19 => 12 * vlen,
-        // ENUM values, FUNC_PROTO params: 8 bytes each.
-        6 | 13 => 8 * vlen,
-        _ => return None,
-    })
+    let (fixed, per) = (*RECORD_LAYOUT.get(kind as usize)?)?;
+    Some(fixed as usize + per as usize * vlen as usize)
 }
 
 /// Kind bits of `info`.
@@ -223,15 +240,17 @@ fn parse_header(data: &[u8], split: bool) -> Result<Layout, BtfError> {
 /// One pass over the type section: the offset of every type header,
 /// checking that each type's trailing records fit.
 fn index_types(types: &[u8], first_id: u32) -> Result<Vec<u32>, BtfError> {
-    // vmlinux averages ~44 bytes per type; a slight overestimate avoids regrowth.
-    let mut offsets = Vec::with_capacity(types.len() / 32 + 1);
+    // vmlinux averages ~25 bytes per type; overestimating the count a little
+    // avoids regrowing (and copying) the index.
+    let mut offsets = Vec::with_capacity(types.len() / 20 + 1);
     let mut off = 0usize;
-    let mut id = first_id;
     while off < types.len() {
         let available = types.len() - off;
+        // Computed only for errors: the id the type at `off` would have.
+        let id = || first_id.wrapping_add(offsets.len() as u32);
         let Some(info) = read_u32(types, off + 4) else {
             return Err(BtfError::TypeHeaderTruncated {
-                id,
+                id: id(),
                 offset: off as u32,
                 available: available as u32,
             });
@@ -239,7 +258,7 @@ fn index_types(types: &[u8], first_id: u32) -> Result<Vec<u32>, BtfError> {
         let (kind, vlen) = (info_kind(info), info_vlen(info));
         let Some(trailing) = trailing_len(kind, vlen) else {
             return Err(BtfError::UnknownKind {
-                id,
+                id: id(),
                 offset: off as u32,
                 kind,
             });
@@ -247,7 +266,7 @@ fn index_types(types: &[u8], first_id: u32) -> Result<Vec<u32>, BtfError> {
         let size = TYPE_HEADER_LEN + trailing;
         if size > available {
             return Err(BtfError::TypeTruncated {
-                id,
+                id: id(),
                 kind: Kind::from_raw(kind).unwrap_or(Kind::Void),
                 vlen,
                 offset: off as u32,
@@ -257,9 +276,10 @@ fn index_types(types: &[u8], first_id: u32) -> Result<Vec<u32>, BtfError> {
         }
         offsets.push(off as u32);
         off += size;
-        id = id
-            .checked_add(1)
-            .ok_or(BtfError::TooManyTypes { id: u32::MAX })?;
+    }
+    // At most type_len / 12 types, but a split BTF's ids start after its base's.
+    if u64::from(first_id) + offsets.len() as u64 >= u64::from(u32::MAX) {
+        return Err(BtfError::TooManyTypes { id: u32::MAX });
     }
     Ok(offsets)
 }
