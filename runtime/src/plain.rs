@@ -76,7 +76,23 @@ macro_rules! impl_plain {
     };
 }
 
-impl_plain!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, ());
+impl_plain!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    ()
+);
 
 // SAFETY: arrays have no padding between elements, and an array is valid for
 // every bit pattern when its element is.
@@ -98,7 +114,11 @@ pub fn bits_get(bytes: &[u8], bit_offset: u32, width: u32) -> u64 {
         let b = bytes.get(first.saturating_add(i)).copied().unwrap_or(0);
         acc |= u128::from(b) << (8 * i);
     }
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
     ((acc >> shift) as u64) & mask
 }
 
@@ -123,7 +143,11 @@ pub fn bits_set(bytes: &mut [u8], bit_offset: u32, width: u32, value: u64) {
     }
     let first = (bit_offset / 8) as usize;
     let shift = bit_offset % 8;
-    let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
     let field_mask = u128::from(mask) << shift;
     let field_bits = u128::from(value & mask) << shift;
     for i in 0..9usize {
@@ -192,7 +216,14 @@ mod tests {
         assert_eq!(Pair::read_from(&buf), None, "length must match exactly");
         assert_eq!(Pair::read_from_prefix(&buf[1..]), Some(v));
         assert_eq!(Pair::read_from_prefix(&buf[..7]), None, "too short");
-        assert_eq!(Pair::zeroed(), Pair { a: 0, b: [0; 2], pad: [0; 2] });
+        assert_eq!(
+            Pair::zeroed(),
+            Pair {
+                a: 0,
+                b: [0; 2],
+                pad: [0; 2]
+            }
+        );
     }
 
     #[test]

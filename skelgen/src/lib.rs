@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod inspect;
+pub mod types;
 
 use std::path::Path;
 
