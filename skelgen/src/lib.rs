@@ -4,15 +4,20 @@
 //! the build-script [`Builder`], and the `include_bpf!` proc-macro.
 #![warn(missing_docs)]
 
+pub mod builder;
 pub mod inspect;
+pub mod strip;
 pub mod types;
 
-use std::path::Path;
+pub use builder::{build, BuildError, Builder};
+
+use std::path::{Path, PathBuf};
 
 /// Options of [`generate`].
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     name: Option<String>,
+    embed_path: Option<PathBuf>,
 }
 
 impl Options {
@@ -26,6 +31,20 @@ impl Options {
         self.name = Some(name.into());
         self
     }
+
+    /// Embed the object with `include_bytes!("<path>")` instead of inlining
+    /// its bytes, so rustc rebuilds when the file changes. `path` should be
+    /// absolute (the macro and the Builder pass absolute paths) and hold the
+    /// object the skeleton is generated from; the generator does not read it.
+    pub fn embed_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.embed_path = Some(path.into());
+        self
+    }
+
+    /// The path set by [`Options::embed_path`], if any.
+    pub fn embedded_path(&self) -> Option<&Path> {
+        self.embed_path.as_deref()
+    }
 }
 
 /// An error generating a skeleton.
@@ -34,6 +53,12 @@ pub enum Error {
     /// The object could not be understood.
     #[error("invalid BPF object")]
     Object(#[from] skelgen_runtime::obj::ObjError),
+    /// The generated source is not valid Rust (a generator bug).
+    #[error("generated code does not parse as Rust: {reason}")]
+    Syntax {
+        /// syn's message.
+        reason: String,
+    },
 }
 
 /// bpftool's object name for a path: the file name without `.o`, with
@@ -61,4 +86,13 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         return Ok(());
     }
     std::fs::write(path, contents)
+}
+
+/// [`generate`], as tokens (for the `include_bpf!` macro).
+pub fn generate_tokens(bytes: &[u8], options: &Options) -> Result<proc_macro2::TokenStream, Error> {
+    let source = generate(bytes, options)?;
+    let file = syn::parse_file(&source).map_err(|e| Error::Syntax {
+        reason: e.to_string(),
+    })?;
+    Ok(quote::quote!(#file))
 }
