@@ -244,11 +244,11 @@ impl Builder {
         let object = match input {
             Input::Object(path) => {
                 lines.push(format!("cargo:rerun-if-changed={}", path.display()));
-                path.clone()
+                Ok(path.clone())
             }
-            Input::Source(source) => self.compile(source, &out_dir, &mut lines)?,
+            Input::Source(source) => self.compile(source, &out_dir, &mut lines),
         };
-        let result = self.generate(&object, &out_dir);
+        let result = object.and_then(|object| self.generate(&object, &out_dir));
         // The rerun lines matter most when the build failed: the user's fix
         // to a header must trigger the next run.
         for line in &lines {
