@@ -1,23 +1,7 @@
 //! Global data: [`DataMap`] for `.bss`/`.data` (written by BPF programs while
 //! user space reads them) and [`FrozenData`] for frozen `.rodata`/`.kconfig`.
 //!
-//! # Why copies, not references
-//!
-//! The value of a `.bss` or `.data` map is memory that BPF programs write at
-//! any moment, on any CPU, without any lock Rust knows of. A `&T` into it would
-//! promise the compiler that the bytes do not change while the reference
-//! lives, and a `&mut T` that nothing else reads or writes them; both promises
-//! are false, so either reference is undefined behaviour (a data race), however
-//! briefly it is held, even if the code "only reads". libbpf-rs hands out
-//! exactly such a `&mut`. Here every access is a bounds-checked volatile copy
-//! (through the mapping) or a `BPF_MAP_LOOKUP_ELEM`/`UPDATE_ELEM` (without one),
-//! and a field read is a copy of that field's bytes. A copy of a value being
-//! written concurrently may mix old and new bytes, as the same read would in C;
-//! it is never undefined behaviour.
-//!
-//! [`FrozenData`] can lend `&T` because the `&T` points at its own copy: the
-//! map is frozen (user space can no longer write it) and `BPF_F_RDONLY_PROG`
-//! (programs never could), so a copy made after freezing is the value forever.
+//! See [`DataMap`] for why neither hands out a reference into the map.
 
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -69,11 +53,29 @@ fn lookup_value<T: Plain>(handle: &Handle, op: &'static str) -> Result<T, MapErr
 
 /// The value of a global-data map (`.bss`, `.data`, `.data.*`): element 0 of
 /// an array, read and written as whole copies or field by field at byte
-/// offsets. See the [module docs](self) for why there is no `&T`/`&mut T`.
+/// offsets, never as `&T`/`&mut T` (see below).
 ///
 /// With a shared mapping (maps created with `BPF_F_MMAPABLE`) accesses are
 /// volatile copies through it; without one, `BPF_MAP_LOOKUP_ELEM` and
 /// `BPF_MAP_UPDATE_ELEM` of key 0.
+///
+/// # Why copies, not references
+///
+/// The value of a `.bss` or `.data` map is memory that BPF programs write at
+/// any moment, on any CPU, without any lock Rust knows of. A `&T` into it would
+/// promise the compiler that the bytes do not change while the reference
+/// lives, and a `&mut T` that nothing else reads or writes them; both promises
+/// are false, so either reference is undefined behaviour (a data race), however
+/// briefly it is held, even if the code "only reads". libbpf-rs hands out
+/// exactly such a `&mut`. Here every access is a bounds-checked volatile copy
+/// (through the mapping) or a `BPF_MAP_LOOKUP_ELEM`/`UPDATE_ELEM` (without one),
+/// and a field read is a copy of that field's bytes. A copy of a value being
+/// written concurrently may mix old and new bytes, as the same read would in C;
+/// it is never undefined behaviour.
+///
+/// [`FrozenData`] can lend `&T` because the `&T` points at its own copy: the
+/// map is frozen (user space can no longer write it) and `BPF_F_RDONLY_PROG`
+/// (programs never could), so a copy made after freezing is the value forever.
 #[derive(Debug)]
 pub struct DataMap<T> {
     handle: Handle,

@@ -7,9 +7,11 @@
 //! [`UntypedMap`] when BTF names no key/value types, and [`DataMap`] /
 //! [`FrozenData`] for `.bss`, `.data` and `.rodata`.
 //!
-//! Every handle owns its [`MapFd`](crate::sys::MapFd) and the map's name, checks
+//! Every handle owns its [`MapFd`] and the map's name, checks
 //! at construction that the map's type and sizes fit the Rust types, and copies
 //! keys and values through [`Plain`](crate::Plain) byte views: no `unsafe`.
+//! No handle gives a `&`/`&mut` into memory BPF programs write: see
+//! [`DataMap`] for why.
 //!
 //! # Sharing between threads
 //!
