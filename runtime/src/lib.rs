@@ -12,6 +12,7 @@
 
 pub mod btf;
 pub mod insn;
+pub mod kernel;
 pub mod map;
 pub mod obj;
 #[allow(unsafe_code)]
