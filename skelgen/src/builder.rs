@@ -17,6 +17,9 @@
 //!
 //! 1. runs `$CLANG` (or `clang`) with `-g -O2 -target bpf
 //!    -D__TARGET_ARCH_<arch>`, then `-I` for each [`Builder::include`], then
+//!    `-idirafter` for each of the host's system include directories (as
+//!    clang lists them for the host target, so `<linux/bpf.h>` finds
+//!    `<asm/types.h>`; libbpf-tools does the same), then
 //!    [`Builder::clang_args`], then `-MD -MF <depfile>`, writing
 //!    `OUT_DIR/<file>.bpf.o`;
 //! 2. prints `cargo:rerun-if-changed=` for the source and for every header
@@ -298,6 +301,9 @@ impl Builder {
         for dir in &self.includes {
             cmd.arg("-I").arg(dir);
         }
+        for dir in system_includes(&clang) {
+            cmd.arg("-idirafter").arg(dir);
+        }
         cmd.args(&self.clang_args)
             .arg("-MD")
             .arg("-MF")
@@ -375,6 +381,27 @@ impl Builder {
         })?;
         Ok(skel_path)
     }
+}
+
+/// The host compiler's system include directories, which clang does not
+/// search for `-target bpf`; passed as `-idirafter` (searched last), as
+/// libbpf-tools does, so that `<linux/bpf.h>` finds `<asm/types.h>`.
+/// Empty if clang cannot tell (the real compile then reports the problem).
+fn system_includes(clang: &Path) -> Vec<PathBuf> {
+    let Ok(output) = Command::new(clang)
+        .args(["-v", "-E", "-x", "c", "-"])
+        .stdin(std::process::Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .skip_while(|l| !l.starts_with("#include <...> search starts here:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("End of search list."))
+        .map(|l| PathBuf::from(l.trim()))
+        .collect()
 }
 
 /// The kernel's name for a Rust target architecture, as used in
