@@ -1,0 +1,3 @@
+skelgen_macro::include_bpf!("tests/ui/fail/does_not_exist.bpf.o");
+
+fn main() {}
