@@ -10,14 +10,19 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod btf;
+pub mod co_re;
+pub mod image;
 pub mod insn;
 pub mod kernel;
+pub mod loader;
 pub mod map;
 pub mod obj;
 #[allow(unsafe_code)]
 pub mod plain;
 pub mod section;
+pub mod skel;
 #[allow(unsafe_code)]
 pub mod sys;
 

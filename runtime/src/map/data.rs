@@ -20,6 +20,13 @@ fn data_handle<T>(fd: MapFd, name: &str, which: &'static str) -> Result<Handle, 
     if handle.fd().map_type() != map_type::ARRAY || handle.fd().max_entries() == 0 {
         return Err(handle.wrong_type(which, "an ARRAY map with at least one element"));
     }
+    // A generated section struct is the section size rounded up to the
+    // struct's alignment (as C's sizeof would be): accept that too.
+    let value = handle.fd().value_size() as usize;
+    let rounded = value.next_multiple_of(std::mem::align_of::<T>());
+    if size_of::<T>() != value && size_of::<T>() == rounded {
+        return handle.check_sizes(which, 4, value);
+    }
     handle.check_sizes(which, 4, size_of::<T>())
 }
 
@@ -41,9 +48,11 @@ fn check_range<T, U>(handle: &Handle, op: &'static str, offset: usize) -> Result
 /// Element 0 through `BPF_MAP_LOOKUP_ELEM`.
 fn lookup_value<T: Plain>(handle: &Handle, op: &'static str) -> Result<T, MapError> {
     let mut value = T::zeroed();
+    // The map's value may be shorter than T by T's tail padding.
+    let len = (handle.fd().value_size() as usize).min(size_of::<T>());
     let found = handle
         .fd()
-        .lookup(KEY.as_bytes(), value.as_bytes_mut(), 0)
+        .lookup(KEY.as_bytes(), &mut value.as_bytes_mut()[..len], 0)
         .map_err(handle.sys(op))?;
     if !found {
         return Err(handle.invalid(op, "the kernel has no element 0 in the array"));
@@ -221,9 +230,10 @@ impl<T: Plain> DataMap<T> {
                 if let Some(field) = field {
                     field.copy_from_slice(value.as_bytes());
                 }
+                let len = (self.handle.fd().value_size() as usize).min(size_of::<T>());
                 self.handle
                     .fd()
-                    .update(KEY.as_bytes(), whole.as_bytes(), 0)
+                    .update(KEY.as_bytes(), &whole.as_bytes()[..len], 0)
                     .map_err(self.handle.sys(op))
             }
         }

@@ -471,17 +471,18 @@ fn parse_def(
                 def.value_size = 4;
             }
             "pinning" => {
-                def.pinning =
-                    match int_field(btf, name, field, m.ty)? {
-                        0 => PinningType::None,
-                        1 => PinningType::ByName,
-                        v => return Err(ObjError::map(
+                def.pinning = match int_field(btf, name, field, m.ty)? {
+                    0 => PinningType::None,
+                    1 => PinningType::ByName,
+                    v => {
+                        return Err(ObjError::map(
                             name,
                             format!(
                                 "pinning {v} is not LIBBPF_PIN_NONE (0) or LIBBPF_PIN_BY_NAME (1)"
                             ),
-                        )),
+                        ))
                     }
+                }
             }
             other => {
                 return Err(ObjError::map(

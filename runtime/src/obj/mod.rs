@@ -24,7 +24,10 @@ use crate::btf::ext::BtfExt;
 use crate::btf::{Btf, BtfError};
 
 pub use externs::{Extern, ExternKind, KconfigType};
-pub use maps::{DataKind, InitSlot, Map, MapDef, MapKind, MapType, PinningType, SlotTarget};
+pub use maps::{
+    DataKind, InitSlot, Map, MapDef, MapKind, MapType, PinningType, SlotTarget, BPF_F_MMAPABLE,
+    BPF_F_RDONLY_PROG,
+};
 pub use programs::Program;
 pub use relocs::{Reloc, RelocKind};
 

@@ -28,8 +28,11 @@ pub struct Program {
     pub autoload: bool,
     /// A `.text` function: linked into the programs that call it.
     pub subprog: bool,
-    /// `STB_GLOBAL` (a global subprogram is verified on its own).
+    /// `STB_GLOBAL` or `STB_WEAK` (a global subprogram is verified on its own).
     pub global: bool,
+    /// Hidden visibility (`__hidden`): a global the loader marks static in
+    /// BTF, so the verifier checks it in its callers' context, as libbpf does.
+    pub hidden: bool,
     /// Relocations, with instruction indexes relative to this program.
     pub relocs: Vec<Reloc>,
 }
@@ -132,7 +135,8 @@ pub(crate) fn collect(elf: &Elf<'_>) -> Result<Vec<Program>, ObjError> {
                 insns: sec.data[start..end].to_vec(),
                 autoload: autoload && !is_text,
                 subprog: is_text,
-                global: sym.bind == elf::STB_GLOBAL,
+                global: sym.bind != elf::STB_LOCAL,
+                hidden: sym.is_hidden(),
                 relocs: Vec::new(),
             };
             if is_text {

@@ -25,6 +25,7 @@ mod object;
 mod perf;
 pub mod probe;
 mod prog;
+mod socket;
 
 pub use btf_load::btf_load;
 pub use epoll::{Epoll, EpollEvent, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT};
@@ -57,3 +58,4 @@ pub use prog::{
     enable_stats, prog_bind_map, prog_type, LoadedProg, ProgLoad, TestRun, TestRunOutput,
     DEFAULT_LOG_SIZE, INSN_SIZE, MAX_LOG_SIZE, STATS_RUN_TIME,
 };
+pub use socket::{attach_bpf_to_socket, detach_bpf_from_socket};

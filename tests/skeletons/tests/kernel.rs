@@ -1,0 +1,301 @@
+//! Generated skeletons on the running kernel, used as a user would: open,
+//! configure, load, attach, drive, read what the programs wrote.
+
+use skelgen_runtime::skel::{CoreMode, OpenOptions, TestRun};
+use skelgen_skeleton_tests::{
+    core, kconfig, keywords, mapinmap, subprogs, tp_ringbuf, xdp_counter,
+};
+
+/// Kernel tests skip where not root, except in CI (SKELGEN_REQUIRE_KERNEL=1).
+fn kernel_or_skip() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    if root {
+        ensure_tracefs();
+        return true;
+    }
+    if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
+        panic!("kernel test cannot run: not root");
+    }
+    eprintln!("skipped: not root, cannot load BPF programs");
+    false
+}
+
+fn ensure_tracefs() {
+    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/tracing"))
+    });
+    if !mounted {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+            .status();
+    }
+}
+
+fn getpid() -> i32 {
+    std::process::id() as i32
+}
+
+fn gettid() -> i32 {
+    // The thread id of the calling thread, from procfs (no libc in this crate).
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+        .unwrap_or_else(getpid)
+}
+
+#[test]
+fn xdp_counter_through_the_skeleton() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let mut open = xdp_counter::XdpCounterBpf::open().unwrap();
+    assert_eq!(open.rodata_bar().bar_magic, 0xba4ba4);
+    open.rodata_bar_mut().bar_drop_len = 60;
+    let skel = open.load().unwrap();
+    let out = skel
+        .progs
+        .xdp_count
+        .test_run(TestRun::new().data_in(&[0u8; 64]).repeat(4))
+        .unwrap();
+    assert_eq!(out.retval, 1, "XDP_DROP for 64-byte packets");
+    assert_eq!(skel.data_foo().foo_packets().unwrap(), 4);
+    assert_eq!(skel.data_foo().foo_bytes().unwrap(), 256);
+    assert_eq!(skel.data_foo().foo_magic().unwrap(), 0xf00f00);
+    let dropped = skel.maps.pkt_stats.lookup(&1).unwrap().unwrap();
+    assert_eq!((dropped.packets, dropped.bytes), (4, 256));
+    assert_eq!(skel.bss().last_action().unwrap(), 1);
+    assert_eq!(skel.rodata_bar().bar_drop_len, 60);
+}
+
+#[test]
+fn subprograms_through_the_skeleton() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let skel = subprogs::SubprogsBpf::open().unwrap().load().unwrap();
+    let out = skel
+        .progs
+        .xdp_entry
+        .test_run(TestRun::new().data_in(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(out.retval, 2);
+    let bss = skel.bss().read().unwrap();
+    assert_eq!(
+        (
+            bss.xdp_runs,
+            bss.xdp_res_static,
+            bss.xdp_res_global,
+            bss.xdp_res_loop,
+            bss.xdp_res_len
+        ),
+        (1, 42, 81, 45, 64)
+    );
+}
+
+#[test]
+fn tail_call_and_inner_maps_through_the_skeleton() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let skel = mapinmap::MapinmapBpf::open().unwrap().load().unwrap();
+    let out = skel
+        .progs
+        .entry_prog
+        .test_run(TestRun::new().data_in(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(out.retval, 2, "the tail call is taken");
+    assert_eq!(skel.bss().tail_runs().unwrap(), 1);
+    assert_eq!(skel.maps.inner_a.lookup(&0).unwrap(), Some(1));
+    assert_eq!(skel.maps.inner_b.lookup(&0).unwrap(), Some(11));
+    assert!(skel.maps.outer_arr.get_id(&0).unwrap().is_some());
+    assert!(skel.maps.jmp_table.get(1).unwrap().is_some());
+}
+
+#[test]
+fn keyword_names_work() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let skel = keywords::KeywordsBpf::open().unwrap().load().unwrap();
+    let out = skel
+        .progs
+        .r#match
+        .test_run(TestRun::new().data_in(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(out.retval, 2);
+    assert_eq!(skel.bss().self_().unwrap(), 1);
+    assert_eq!(skel.bss().r#fn().unwrap(), 1);
+    // type[1] = self after the run.
+    assert_eq!(skel.maps.r#type.lookup(&1).unwrap(), Some(1));
+    assert_eq!(skel.maps.my_map.lookup(&0).unwrap(), Some(1));
+    assert_eq!(skel.maps.myMap.lookup(&0).unwrap(), Some(2));
+    skel.progs
+        .fooBar
+        .test_run(TestRun::new().data_in(&[0u8; 64]))
+        .unwrap();
+    skel.progs
+        .foo_bar
+        .test_run(TestRun::new().data_in(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(skel.bss().COUNTER().unwrap(), 11);
+    assert_eq!(skel.rodata().static_, 7);
+}
+
+#[test]
+fn tracepoint_ringbuf_counts_our_getppid_calls() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let mut open = tp_ringbuf::TpRingbufBpf::open().unwrap();
+    open.rodata_mut().targ_tgid = getpid();
+    let mut skel = open.load().unwrap();
+    skel.attach().unwrap();
+    let tid = gettid();
+    for _ in 0..5 {
+        getppid_syscall();
+    }
+    assert_eq!(skel.bss().tp_hits().unwrap(), 5);
+    assert_eq!(skel.bss().tp2_hits().unwrap(), 5);
+    assert_eq!(skel.maps.counts.lookup(&(tid as u32)).unwrap(), Some(5));
+    drop(skel);
+}
+
+/// getppid(2) itself: std's `parent_id` calls it.
+fn getppid_syscall() -> i32 {
+    std::os::unix::process::parent_id() as i32
+}
+
+fn core_values(mode: CoreMode) {
+    let mut open = core::CoreBpf::open_with(OpenOptions {
+        core: mode,
+        ..OpenOptions::default()
+    })
+    .unwrap();
+    open.rodata_mut().targ_tgid = getpid();
+    let mut skel = open.load().unwrap();
+    skel.attach().unwrap();
+    let tid = gettid();
+    let ppid = getppid_syscall();
+    let b = skel.bss().read().unwrap();
+    assert_eq!(b.runs, 1, "{mode:?}");
+    assert_eq!(b.task_pid, tid, "{mode:?}");
+    assert_eq!(b.task_tgid, getpid(), "{mode:?}");
+    assert_eq!(b.parent_tgid, ppid, "{mode:?}");
+    assert_eq!(
+        (
+            b.has_pid_field,
+            b.has_fake_field,
+            b.has_flavor_pid,
+            b.has_task_type,
+            b.has_fake_type
+        ),
+        (1, 0, 1, 1, 0),
+        "{mode:?}"
+    );
+    assert_eq!(
+        (b.has_enum_sid, b.has_fake_enum, b.enum_sid),
+        (1, 0, 3),
+        "{mode:?}"
+    );
+    assert_eq!((b.comm_size, b.pid_size), (16, 4), "{mode:?}");
+    // The kernel's answers, from its own BTF.
+    let vmlinux = skelgen_runtime::btf::Btf::from_vmlinux().unwrap();
+    let task = vmlinux
+        .find_by_name_kind("task_struct", skelgen_runtime::btf::Kind::Struct)
+        .unwrap();
+    assert_eq!(
+        b.task_size,
+        u64::from(vmlinux.size_of(task).unwrap()),
+        "{mode:?}"
+    );
+    assert_eq!(b.task_btf_id, task, "{mode:?}");
+    let skelgen_runtime::btf::TypeKind::Struct(st) = vmlinux.type_by_id(task).unwrap().kind else {
+        unreachable!()
+    };
+    let pid_off = st
+        .members()
+        .find(|m| vmlinux.name(m.name_off).unwrap() == "pid")
+        .unwrap()
+        .bit_offset
+        / 8;
+    assert_eq!(b.pid_offset, pid_off, "{mode:?}");
+    assert_eq!(b.in_execve, 0, "{mode:?}");
+    drop(skel);
+}
+
+#[test]
+fn core_reads_match_the_kernel_in_kernel_mode() {
+    if !kernel_or_skip() {
+        return;
+    }
+    core_values(CoreMode::Kernel);
+}
+
+#[test]
+fn core_reads_match_the_kernel_in_user_mode() {
+    if !kernel_or_skip() {
+        return;
+    }
+    core_values(CoreMode::User);
+}
+
+#[test]
+fn kconfig_values_are_the_kernels() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let mut open = kconfig::KconfigBpf::open().unwrap();
+    open.rodata_mut().targ_tgid = getpid();
+    let mut skel = open.load().unwrap();
+    let k = skel.kconfig();
+    // LINUX_KERNEL_VERSION as uname implies: KERNEL_VERSION(a, b, min(c, 255)).
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let nums: Vec<u32> = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let want = (nums[0] << 16) | (nums[1] << 8) | nums[2].min(255);
+    assert_eq!(k.LINUX_KERNEL_VERSION as u32, want);
+    assert_eq!(k.CONFIG_BPF_SYSCALL, 1);
+    assert_eq!(k.CONFIG_SKELGEN_DOES_NOT_EXIST, 0, "weak and missing is 0");
+    assert_eq!(k.LINUX_HAS_BPF_COOKIE, 1);
+    skel.attach().unwrap();
+    getppid_syscall();
+    let b = skel.bss().read().unwrap();
+    assert_eq!(b.runs, 1);
+    assert_eq!(b.kernel_version as u32, want);
+    let d = skel.data().read().unwrap();
+    assert_eq!(d.missing_config, 0);
+    assert_eq!(d.missing_ksym, 0);
+    assert_eq!(d.kfunc_tgid, getpid(), "the kfunc ran");
+}
+
+#[test]
+fn strong_missing_kconfig_names_the_option() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let e = skelgen_skeleton_tests::kconfig_strong_missing::KconfigStrongMissingBpf::open()
+        .unwrap()
+        .load()
+        .err()
+        .expect("load must fail");
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    assert!(msg.contains("CONFIG_SKELGEN_STRONG_MISSING"), "{msg}");
+}
