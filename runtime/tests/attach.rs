@@ -1,0 +1,743 @@
+//! Attaching programs on the running kernel and watching them fire.
+//!
+//! Each kernel test loads a tiny hand-assembled program that bumps a counter
+//! in an array map (only for this process where other processes could
+//! trigger it), attaches it with `skelgen_runtime::attach`, drives it, and
+//! checks that dropping the link stops the counting. The tests need root; as
+//! another user they print why and pass, unless `SKELGEN_REQUIRE_KERNEL=1`.
+//! They take a lock so that one test's triggers never reach another's program.
+
+use std::net::UdpSocket;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use skelgen_runtime::attach::{
+    self, AttachError, Link, ProbeMode, TcDirection, UprobeLocation, UprobeOptions,
+};
+use skelgen_runtime::btf::{Btf, Kind};
+use skelgen_runtime::section::{AttachType, ProgType};
+use skelgen_runtime::sys::{map_type, MapCreate, MapFd, ProgLoad};
+
+// ---------------------------------------------------------------------------
+// harness
+
+static KERNEL: Mutex<()> = Mutex::new(());
+
+/// The kernel lock, or `None` (after saying why) when the tests cannot run.
+fn kernel() -> Option<MutexGuard<'static, ()>> {
+    // The effective uid, from /proc (no libc call needed).
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false);
+    if !root {
+        if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") {
+            panic!("SKELGEN_REQUIRE_KERNEL=1 but not running as root");
+        }
+        eprintln!("skipping: attach tests need root (BPF_PROG_LOAD, perf_event_open)");
+        return None;
+    }
+    let guard = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    Some(guard)
+}
+
+fn ensure_tracefs() {
+    if Path::new("/sys/kernel/tracing/events").is_dir()
+        || Path::new("/sys/kernel/debug/tracing/events").is_dir()
+    {
+        return;
+    }
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mount -t tracefs failed");
+}
+
+fn tgid() -> u32 {
+    std::process::id()
+}
+
+/// The trigger of the tracing tests: nothing else in this process calls it.
+fn getppid() {
+    // std's parent_id() is libc's getppid(), a real syscall each time.
+    std::hint::black_box(std::os::unix::process::parent_id());
+}
+
+// ---------------------------------------------------------------------------
+// a tiny assembler: "if this is ours, counter += 1; return ret"
+
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[0] = code;
+    out[1] = (dst & 0xf) | (src << 4);
+    out[2..4].copy_from_slice(&off.to_le_bytes());
+    out[4..8].copy_from_slice(&imm.to_le_bytes());
+    out
+}
+
+const LDX_DW: u8 = 0x79; // r_dst = *(u64 *)(r_src + off)
+const JNE_K: u8 = 0x55; // if r_dst != imm goto +off
+const RSH64_K: u8 = 0x77; // r_dst >>= imm
+const MOV64_K: u8 = 0xb7; // r_dst = imm
+const CALL: u8 = 0x85;
+const EXIT: u8 = 0x95;
+const LD_IMM64: u8 = 0x18;
+const ATOMIC_DW: u8 = 0xdb; // lock *(u64 *)(r_dst + off) op= r_src
+const PSEUDO_MAP_VALUE: u8 = 2;
+const GET_CURRENT_PID_TGID: i32 = 14;
+
+/// What a counting program checks before counting.
+#[derive(Clone, Copy, Default)]
+struct Filter {
+    /// Only when `bpf_get_current_pid_tgid() >> 32` is this.
+    tgid: Option<u32>,
+    /// Only when the u64 at ctx + 8 is this (the syscall id of raw_tp and
+    /// tp_btf `sys_enter`).
+    ctx_arg1: Option<i32>,
+}
+
+/// `r0 = ret; exit` after bumping the u64 at offset 0 of array `map`'s
+/// element 0, if `filter` passes.
+fn counting_program(map: BorrowedFd<'_>, filter: Filter, ret: i32) -> Vec<u8> {
+    use std::os::fd::AsRawFd;
+    // (instruction, jump-to-end?)
+    let mut code: Vec<([u8; 8], bool)> = Vec::new();
+    if let Some(id) = filter.ctx_arg1 {
+        code.push((insn(LDX_DW, 2, 1, 8, 0), false));
+        code.push((insn(JNE_K, 2, 0, 0, id), true));
+    }
+    if let Some(tgid) = filter.tgid {
+        code.push((insn(CALL, 0, 0, 0, GET_CURRENT_PID_TGID), false));
+        code.push((insn(RSH64_K, 0, 0, 0, 32), false));
+        code.push((insn(JNE_K, 0, 0, 0, tgid as i32), true));
+    }
+    code.push((
+        insn(LD_IMM64, 1, PSEUDO_MAP_VALUE, 0, map.as_raw_fd()),
+        false,
+    ));
+    code.push((insn(0, 0, 0, 0, 0), false)); // second half: value offset 0
+    code.push((insn(MOV64_K, 2, 0, 0, 1), false));
+    code.push((insn(ATOMIC_DW, 1, 2, 0, 0), false)); // BPF_ADD
+    let end = code.len();
+    code.push((insn(MOV64_K, 0, 0, 0, ret), false));
+    code.push((insn(EXIT, 0, 0, 0, 0), false));
+    let mut bytes = Vec::new();
+    for (i, (mut ins, to_end)) in code.into_iter().enumerate() {
+        if to_end {
+            let off = (end - i - 1) as i16;
+            ins[2..4].copy_from_slice(&off.to_le_bytes());
+        }
+        bytes.extend_from_slice(&ins);
+    }
+    bytes
+}
+
+/// A counter (one-element u64 array) and a program that bumps it.
+struct Counter {
+    map: MapFd,
+}
+
+impl Counter {
+    fn new() -> Counter {
+        Counter {
+            map: MapCreate::new(map_type::ARRAY, 4, 8, 1)
+                .name("attach_test")
+                .create()
+                .expect("create counter map"),
+        }
+    }
+
+    fn get(&self) -> u64 {
+        let mut value = [0u8; 8];
+        assert!(self.map.lookup(&0u32.to_ne_bytes(), &mut value, 0).unwrap());
+        u64::from_ne_bytes(value)
+    }
+
+    fn load(&self, prog_type: ProgType, filter: Filter, ret: i32) -> OwnedFd {
+        self.load_with(prog_type, filter, ret, |p| p)
+    }
+
+    fn load_with(
+        &self,
+        prog_type: ProgType,
+        filter: Filter,
+        ret: i32,
+        tweak: impl for<'a> FnOnce(ProgLoad<'a>) -> ProgLoad<'a>,
+    ) -> OwnedFd {
+        let insns = counting_program(self.map.as_fd(), filter, ret);
+        let load = tweak(ProgLoad::new(prog_type.as_u32(), &insns, "GPL").name("attach_test"));
+        match load.load() {
+            Ok(p) => p.fd,
+            Err(e) => panic!("load: {e}\n{:?}", e.verifier_log()),
+        }
+    }
+}
+
+fn ours() -> Filter {
+    Filter {
+        tgid: Some(tgid()),
+        ctx_arg1: None,
+    }
+}
+
+const NR_GETPPID: i32 = 110;
+
+/// Wait (up to a second) for `f` to hold: links released through bpffs are
+/// freed by a kernel work item.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+// ---------------------------------------------------------------------------
+// tracing
+
+/// Call getppid `n` times with `link` attached, check the counter saw exactly
+/// those, drop the link and check it sees no more.
+fn count_getppid(counter: &Counter, link: Link) {
+    let before = counter.get();
+    for _ in 0..5 {
+        getppid();
+    }
+    assert_eq!(counter.get() - before, 5, "{} counted getppid", link.kind());
+    drop(link);
+    let after = counter.get();
+    getppid();
+    getppid();
+    assert_eq!(
+        counter.get(),
+        after,
+        "still counting after the link dropped"
+    );
+}
+
+#[test]
+fn tracepoint_auto_attach() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::Tracepoint, ours(), 0);
+    for section in [
+        "tracepoint/syscalls/sys_enter_getppid",
+        "tp/syscalls/sys_enter_getppid",
+    ] {
+        let link = attach::auto_attach(prog.as_fd(), "handle_tp", section)
+            .unwrap()
+            .expect("tracepoints auto-attach");
+        assert!(link.perf_event_fd().is_some());
+        count_getppid(&counter, link);
+    }
+    let link = attach::attach_tracepoint(prog.as_fd(), "syscalls", "sys_enter_getppid").unwrap();
+    count_getppid(&counter, link);
+
+    let err =
+        attach::auto_attach(prog.as_fd(), "handle_tp", "tp/syscalls/sys_enter_nope").unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("handle_tp")
+            && msg.contains("tp/syscalls/sys_enter_nope")
+            && msg.contains("no such tracepoint"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn raw_tracepoint_and_pin() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let filter = Filter {
+        tgid: Some(tgid()),
+        ctx_arg1: Some(NR_GETPPID),
+    };
+    let prog = counter.load(ProgType::RawTracepoint, filter, 0);
+    for section in ["raw_tp/sys_enter", "raw_tracepoint/sys_enter"] {
+        let link = attach::auto_attach(prog.as_fd(), "handle_raw_tp", section)
+            .unwrap()
+            .expect("raw_tp auto-attaches");
+        count_getppid(&counter, link);
+    }
+
+    // A pinned link outlives its handle; removing the pin detaches.
+    let pin = format!("/sys/fs/bpf/skelgen_attach_test_{}", tgid());
+    let _ = std::fs::remove_file(&pin);
+    let mut link = attach::attach_raw_tracepoint(prog.as_fd(), "sys_enter").unwrap();
+    link.pin(&pin).unwrap();
+    assert_eq!(link.pin_path(), Some(Path::new(&pin)));
+    drop(link);
+    let before = counter.get();
+    getppid();
+    assert_eq!(counter.get(), before + 1, "pinned link stays attached");
+    std::fs::remove_file(&pin).unwrap();
+    assert!(
+        eventually(|| {
+            let now = counter.get();
+            getppid();
+            counter.get() == now
+        }),
+        "unpinned link still attached"
+    );
+
+    // unpin() and detach() on a handle.
+    let mut link = attach::attach_raw_tracepoint(prog.as_fd(), "sys_enter").unwrap();
+    link.pin(&pin).unwrap();
+    link.unpin().unwrap();
+    assert!(!Path::new(&pin).exists());
+    link.detach().unwrap();
+    let before = counter.get();
+    getppid();
+    assert_eq!(counter.get(), before);
+}
+
+fn vmlinux_id(name: &str, kind: Kind) -> u32 {
+    let btf = Btf::from_vmlinux().expect("vmlinux BTF");
+    btf.find_by_name_kind(name, kind)
+        .unwrap_or_else(|| panic!("{name} not in vmlinux BTF"))
+}
+
+#[test]
+fn tp_btf_auto_attach() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let filter = Filter {
+        tgid: Some(tgid()),
+        ctx_arg1: Some(NR_GETPPID),
+    };
+    let btf_id = vmlinux_id("btf_trace_sys_enter", Kind::Typedef);
+    let prog = counter.load_with(ProgType::Tracing, filter, 0, |p| {
+        p.expected_attach_type(AttachType::TraceRawTp.as_u32())
+            .attach_btf_id(btf_id)
+    });
+    let link = attach::auto_attach(prog.as_fd(), "handle_tp_btf", "tp_btf/sys_enter")
+        .unwrap()
+        .expect("tp_btf auto-attaches");
+    count_getppid(&counter, link);
+    let link = attach::attach_trace(prog.as_fd(), Some(AttachType::TraceRawTp)).unwrap();
+    count_getppid(&counter, link);
+}
+
+#[test]
+fn fentry_is_refused_by_this_kernel() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let btf = Btf::from_vmlinux().expect("vmlinux BTF");
+    let (func, btf_id) = ["__x64_sys_getppid", "__do_sys_getppid", "vfs_read"]
+        .into_iter()
+        .find_map(|f| btf.find_by_name_kind(f, Kind::Func).map(|id| (f, id)))
+        .expect("a getppid or vfs_read function in vmlinux BTF");
+    let insns = counting_program(counter.map.as_fd(), ours(), 0);
+    let load = ProgLoad::new(ProgType::Tracing.as_u32(), &insns, "GPL")
+        .expected_attach_type(AttachType::TraceFentry.as_u32())
+        .attach_btf_id(btf_id)
+        .load();
+    match load {
+        // Kernels with fentry: it auto-attaches like tp_btf.
+        Ok(prog) => {
+            let section = format!("fentry/{func}");
+            let link = attach::auto_attach(prog.fd.as_fd(), "f", &section).unwrap();
+            assert!(link.is_some());
+        }
+        // This one (no ftrace direct calls) refuses the load itself.
+        Err(e) => assert!(e.is_permission_denied(), "{e}"),
+    }
+}
+
+#[test]
+fn kprobe_error_names_missing_files() {
+    let Some(_k) = kernel() else { return };
+    let prog = Counter::new().load(ProgType::Kprobe, Filter::default(), 0);
+    let has_pmu = Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
+    let has_legacy = Path::new("/sys/kernel/tracing/kprobe_events").exists()
+        || Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
+    let auto = attach::auto_attach(prog.as_fd(), "handle_kprobe", "kprobe/do_nanosleep");
+    let explicit = attach::attach_kprobe(prog.as_fd(), true, "do_nanosleep", 0);
+    let syscall = attach::auto_attach(prog.as_fd(), "handle_ksys", "ksyscall/getppid");
+    if has_pmu || has_legacy {
+        eprintln!("this kernel has kprobes: only checking that they attach");
+        auto.unwrap().expect("kprobe auto-attaches");
+        explicit.unwrap();
+        syscall.unwrap().expect("ksyscall auto-attaches");
+        return;
+    }
+    for result in [auto.map(|_| ()), explicit.map(|_| ()), syscall.map(|_| ())] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, AttachError::Unsupported { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/sys/bus/event_source/devices/kprobe/type")
+                && msg.contains("kprobe_events")
+                && msg.contains("CONFIG_KPROBES"),
+            "{msg}"
+        );
+    }
+    let err = attach::auto_attach(prog.as_fd(), "handle_kprobe", "kprobe/do_nanosleep")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("program 'handle_kprobe' (sec 'kprobe/do_nanosleep'): cannot attach to kprobe do_nanosleep"),
+        "{err}"
+    );
+    // Explicit calls name the program from the kernel.
+    let err = attach::attach_kprobe(prog.as_fd(), false, "vfs_read", 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("program 'attach_test': "), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// uprobes
+
+/// The uprobe target in this test binary.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn skelgen_attach_uprobe_target(x: u64) -> u64 {
+    std::hint::black_box(x) + 1
+}
+
+fn call_target() {
+    let f: extern "C" fn(u64) -> u64 = std::hint::black_box(skelgen_attach_uprobe_target);
+    assert_eq!(f(41), 42);
+}
+
+fn exe() -> String {
+    std::env::current_exe()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn count_calls(counter: &Counter, link: Link, call: &dyn Fn()) {
+    let before = counter.get();
+    call();
+    call();
+    assert_eq!(counter.get() - before, 2, "{} counted calls", link.kind());
+    drop(link);
+    let after = counter.get();
+    call();
+    assert_eq!(
+        counter.get(),
+        after,
+        "still counting after the link dropped"
+    );
+}
+
+#[test]
+fn uprobe_on_own_function() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::Kprobe, ours(), 0);
+    let exe = exe();
+    for retprobe in [false, true] {
+        let link = attach::attach_uprobe(
+            prog.as_fd(),
+            retprobe,
+            None,
+            &exe,
+            "skelgen_attach_uprobe_target",
+        )
+        .unwrap();
+        count_calls(&counter, link, &call_target);
+        // Only this process.
+        let link = attach::attach_uprobe(
+            prog.as_fd(),
+            retprobe,
+            Some(tgid() as i32),
+            &exe,
+            "skelgen_attach_uprobe_target",
+        )
+        .unwrap();
+        count_calls(&counter, link, &call_target);
+    }
+    // By section name, as a skeleton does.
+    for kind in ["uprobe", "uretprobe"] {
+        let section = format!("{kind}/{exe}:skelgen_attach_uprobe_target");
+        let link = attach::auto_attach(prog.as_fd(), "handle_uprobe", &section)
+            .unwrap()
+            .expect("uprobe with a target auto-attaches");
+        count_calls(&counter, link, &call_target);
+    }
+    // By file offset.
+    let data = std::fs::read(&exe).unwrap();
+    let offset = attach::func_file_offset(&data, "skelgen_attach_uprobe_target").unwrap();
+    let link = attach::attach_uprobe(prog.as_fd(), false, None, &exe, offset).unwrap();
+    count_calls(&counter, link, &call_target);
+
+    let err = attach::attach_uprobe(prog.as_fd(), false, None, &exe, "no_such_symbol_xyz")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no function symbol no_such_symbol_xyz"),
+        "{err}"
+    );
+}
+
+#[test]
+fn uprobe_on_libc_by_library_name() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::Kprobe, ours(), 0);
+    // libc's getppid(): only the tests of this file call it, one at a time.
+    let call = getppid;
+    for retprobe in [false, true] {
+        let link =
+            attach::attach_uprobe(prog.as_fd(), retprobe, None, "libc.so.6", "getppid").unwrap();
+        count_calls(&counter, link, &call);
+    }
+    let link = attach::auto_attach(prog.as_fd(), "handle_libc", "uprobe/libc.so.6:getppid")
+        .unwrap()
+        .expect("auto-attaches");
+    count_calls(&counter, link, &call);
+}
+
+fn uprobe_events() -> String {
+    std::fs::read_to_string("/sys/kernel/tracing/uprobe_events")
+        .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/uprobe_events"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn legacy_uprobe_events_are_removed() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::Kprobe, ours(), 0);
+    let exe = exe();
+    for retprobe in [false, true] {
+        let opts = UprobeOptions {
+            retprobe,
+            mode: ProbeMode::Legacy,
+            ..UprobeOptions::default()
+        };
+        let link = attach::attach_uprobe_with(
+            prog.as_fd(),
+            &exe,
+            UprobeLocation::Symbol {
+                name: "skelgen_attach_uprobe_target",
+                offset: 0,
+            },
+            &opts,
+        )
+        .unwrap();
+        let event = link.legacy_probe_event().expect("a legacy probe");
+        assert!(
+            event.starts_with(&format!("uprobes/skelgen_{}_", tgid())),
+            "{event}"
+        );
+        assert!(
+            uprobe_events().contains(&event),
+            "{event} not in uprobe_events"
+        );
+        count_calls(&counter, link, &call_target);
+        assert!(
+            !uprobe_events().contains(&event),
+            "{event} left in uprobe_events"
+        );
+    }
+    // Explicit detach removes it too, and reports success.
+    let opts = UprobeOptions {
+        mode: ProbeMode::Legacy,
+        ..UprobeOptions::default()
+    };
+    let link =
+        attach::attach_uprobe_with(prog.as_fd(), &exe, "skelgen_attach_uprobe_target", &opts)
+            .unwrap();
+    let event = link.legacy_probe_event().unwrap();
+    link.detach().unwrap();
+    assert!(!uprobe_events().contains(&event));
+}
+
+// ---------------------------------------------------------------------------
+// perf_event
+
+#[test]
+fn perf_event_cpu_clock() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::PerfEvent, ours(), 0);
+    let events = attach::open_cpu_clock_events(1000, None).unwrap();
+    assert!(!events.is_empty());
+    let links: Vec<Link> = events
+        .into_iter()
+        .map(|perf| attach::attach_perf_event(prog.as_fd(), perf).unwrap())
+        .collect();
+    let spin = |ms| {
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(ms) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    };
+    spin(200);
+    let seen = counter.get();
+    assert!(seen > 10, "only {seen} samples in 200 ms at 1000 Hz");
+    drop(links);
+    let after = counter.get();
+    spin(50);
+    assert_eq!(counter.get(), after);
+}
+
+// ---------------------------------------------------------------------------
+// networking on lo
+
+fn udp_pair() -> (UdpSocket, UdpSocket) {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.connect(rx.local_addr().unwrap()).unwrap();
+    (tx, rx)
+}
+
+fn send_one(tx: &UdpSocket, rx: &UdpSocket) {
+    tx.send(b"skelgen attach test").unwrap();
+    let mut buf = [0u8; 64];
+    let n = rx.recv(&mut buf).expect("packet delivered");
+    assert_eq!(&buf[..n], b"skelgen attach test");
+}
+
+fn count_packets(counter: &Counter, link: Link) {
+    let (tx, rx) = udp_pair();
+    let before = counter.get();
+    send_one(&tx, &rx);
+    assert!(counter.get() > before, "{} saw no packet", link.kind());
+    drop(link);
+    let after = counter.get();
+    send_one(&tx, &rx);
+    assert_eq!(
+        counter.get(),
+        after,
+        "still counting after the link dropped"
+    );
+}
+
+const LO: u32 = 1;
+
+#[test]
+fn xdp_on_lo() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::Xdp, Filter::default(), 2); // XDP_PASS
+    assert!(attach::auto_attach(prog.as_fd(), "x", "xdp")
+        .unwrap()
+        .is_none());
+    let link = attach::attach_xdp(prog.as_fd(), LO, 0).unwrap();
+    count_packets(&counter, link);
+}
+
+#[test]
+fn tc_on_lo() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::SchedCls, Filter::default(), 0); // TC_ACT_OK
+    assert!(attach::auto_attach(prog.as_fd(), "t", "tc")
+        .unwrap()
+        .is_none());
+    for direction in [TcDirection::Ingress, TcDirection::Egress] {
+        let link = attach::attach_tc(prog.as_fd(), LO, direction).unwrap();
+        count_packets(&counter, link);
+    }
+}
+
+#[test]
+fn cgroup_skb_egress() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load_with(ProgType::CgroupSkb, Filter::default(), 1, |p| {
+        p.expected_attach_type(AttachType::CgroupInetEgress.as_u32())
+    });
+    let cgroup = std::fs::File::open("/sys/fs/cgroup/unified")
+        .or_else(|_| std::fs::File::open("/sys/fs/cgroup"))
+        .expect("a cgroup v2 mount");
+    let link =
+        attach::attach_cgroup(prog.as_fd(), cgroup.as_fd(), AttachType::CgroupInetEgress).unwrap();
+    count_packets(&counter, link);
+}
+
+#[test]
+fn socket_filter_on_udp_socket() {
+    let Some(_k) = kernel() else { return };
+    let counter = Counter::new();
+    let prog = counter.load(ProgType::SocketFilter, Filter::default(), 0xffff);
+    assert!(attach::auto_attach(prog.as_fd(), "s", "socket")
+        .unwrap()
+        .is_none());
+    let (tx, rx) = udp_pair();
+    let link = attach::attach_socket_filter(prog.as_fd(), rx.as_fd()).unwrap();
+    send_one(&tx, &rx);
+    send_one(&tx, &rx);
+    assert_eq!(counter.get(), 2);
+    link.detach().unwrap();
+    send_one(&tx, &rx);
+    assert_eq!(counter.get(), 2);
+    // Drop detaches as well.
+    let link = attach::attach_socket_filter(prog.as_fd(), rx.as_fd()).unwrap();
+    send_one(&tx, &rx);
+    assert_eq!(counter.get(), 3);
+    drop(link);
+    send_one(&tx, &rx);
+    assert_eq!(counter.get(), 3);
+}
+
+// ---------------------------------------------------------------------------
+// without a kernel
+
+#[test]
+fn manual_sections_are_not_auto_attached() {
+    // No syscall is made for these: any fd will do.
+    let file = std::fs::File::open("/dev/null").unwrap();
+    for section in [
+        "xdp",
+        "tc",
+        "tcx/ingress",
+        "classifier",
+        "cgroup_skb/egress",
+        "cgroup/sock_create",
+        "socket",
+        "struct_ops/dummy",
+        "perf_event",
+        "sk_msg",
+        "kprobe",
+        "uprobe",
+        "uretprobe",
+        "usdt",
+        "tracepoint",
+        "raw_tp",
+        "ksyscall",
+        "netfilter",
+    ] {
+        let got = attach::auto_attach(file.as_fd(), "p", section);
+        assert!(matches!(got, Ok(None)), "{section}: {got:?}");
+    }
+    for section in ["nonsense", "tracepoint/only_category", "kprobe/bad name"] {
+        let err = attach::auto_attach(file.as_fd(), "p", section).unwrap_err();
+        assert!(
+            matches!(err, AttachError::Section { .. }),
+            "{section}: {err:?}"
+        );
+        assert!(err.to_string().contains(section), "{err}");
+    }
+}
+
+#[test]
+fn library_lookup_errors_say_where() {
+    let err = attach::resolve_binary("libskelgen-none.so.1").unwrap_err();
+    for dir in attach::LIBRARY_DIRS {
+        assert!(err.contains(dir), "{err}");
+    }
+    let libc = attach::resolve_binary("libc.so.6").unwrap();
+    assert!(libc.is_absolute());
+    let data = std::fs::read(&libc).unwrap();
+    let off = attach::func_file_offset(&data, "getppid").unwrap();
+    assert!(off > 0 && (off as usize) < data.len());
+}
