@@ -30,9 +30,9 @@ pub struct CoreError {
     pub type_desc: String,
     /// The access string (`0:1:2`), or why it could not be read.
     pub access: String,
-    /// What went wrong.
+    /// What went wrong (boxed: keeps `Result<_, CoreError>` small).
     #[source]
-    pub source: ReloError,
+    pub source: Box<ReloError>,
 }
 
 /// What went wrong with one relocation.

@@ -206,6 +206,6 @@ fn describe(
         type_id: relo.type_id,
         type_desc,
         access,
-        source,
+        source: Box::new(source),
     }
 }
