@@ -741,3 +741,172 @@ fn library_lookup_errors_say_where() {
     let off = attach::func_file_offset(&data, "getppid").unwrap();
     assert!(off > 0 && (off as usize) < data.len());
 }
+
+// ---------------------------------------------------------------------------
+// the attach fixture, through the loader, as a skeleton drives it
+
+mod fixture {
+    use super::*;
+    use skelgen_runtime::loader::{LoadedObject, OpenObject, OpenOptions};
+
+    /// `.bss` offsets (attach.bpf.c's header: one __u64 per program, then
+    /// uprobe_arg and uretprobe_ret).
+    const RAW_TP_HITS: usize = 0;
+    const TP_BTF_HITS: usize = 8;
+    const TRACEPOINT_HITS: usize = 16;
+    const UPROBE_HITS: usize = 24;
+    const URETPROBE_HITS: usize = 32;
+    const PERF_EVENT_HITS: usize = 48;
+    const TC_HITS: usize = 56;
+    const CGROUP_SKB_HITS: usize = 64;
+    const SOCK_CREATE_HITS: usize = 72;
+    const SOCKET_HITS: usize = 80;
+    const UPROBE_ARG: usize = 88;
+    const URETPROBE_RET: usize = 96;
+
+    fn load() -> LoadedObject {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/attach.bpf.o"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let mut open = OpenObject::open(&bytes, "attach", OpenOptions::default()).unwrap();
+        let rodata = open
+            .object()
+            .maps
+            .iter()
+            .position(|m| m.name == ".rodata")
+            .unwrap();
+        // targ_tgid at offset 0.
+        open.data_image_mut(rodata).unwrap().as_bytes_mut()[..4]
+            .copy_from_slice(&(tgid() as i32).to_ne_bytes());
+        open.load().unwrap()
+    }
+
+    fn bss(o: &LoadedObject, offset: usize) -> u64 {
+        let index = o
+            .object()
+            .maps
+            .iter()
+            .position(|m| m.name == ".bss")
+            .unwrap();
+        let map = o.map(index).unwrap();
+        let mut value = vec![0u8; map.fd.value_size() as usize];
+        assert!(map.fd.lookup(&0u32.to_ne_bytes(), &mut value, 0).unwrap());
+        u64::from_ne_bytes(value[offset..offset + 8].try_into().unwrap())
+    }
+
+    fn prog<'a>(o: &'a LoadedObject, name: &str) -> BorrowedFd<'a> {
+        let index = o
+            .object()
+            .programs
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap();
+        o.prog_fd(index).unwrap().as_fd()
+    }
+
+    #[test]
+    fn auto_attach_every_program_then_drive_them() {
+        let Some(_k) = kernel() else { return };
+        let o = load();
+        // What a skeleton's attach() does: every program, by its section.
+        let mut links = Vec::new();
+        let mut manual = Vec::new();
+        for (index, p) in o.object().programs.iter().enumerate() {
+            let Some(fd) = o.prog_fd(index) else { continue };
+            match attach::auto_attach(fd.as_fd(), &p.name, &p.section).unwrap() {
+                Some(link) => links.push(link),
+                None => manual.push(p.name.clone()),
+            }
+        }
+        manual.sort();
+        assert_eq!(
+            manual,
+            [
+                "handle_cgroup_skb",
+                "handle_perf_event",
+                "handle_sock_create",
+                "handle_socket",
+                "handle_tc",
+                "handle_uprobe",
+                "handle_uretprobe",
+                "handle_usdt"
+            ]
+        );
+        for _ in 0..3 {
+            getppid();
+        }
+        assert_eq!(bss(&o, RAW_TP_HITS), 3);
+        assert_eq!(bss(&o, TP_BTF_HITS), 3);
+        assert_eq!(bss(&o, TRACEPOINT_HITS), 3);
+        drop(links);
+        getppid();
+        assert_eq!(bss(&o, RAW_TP_HITS), 3);
+        assert_eq!(bss(&o, TP_BTF_HITS), 3);
+        assert_eq!(bss(&o, TRACEPOINT_HITS), 3);
+
+        // The explicit ones.
+        let exe = exe();
+        let up = attach::attach_uprobe(
+            prog(&o, "handle_uprobe"),
+            false,
+            None,
+            &exe,
+            "skelgen_attach_uprobe_target",
+        )
+        .unwrap();
+        let uret = attach::attach_uprobe(
+            prog(&o, "handle_uretprobe"),
+            true,
+            Some(tgid() as i32),
+            &exe,
+            "skelgen_attach_uprobe_target",
+        )
+        .unwrap();
+        call_target();
+        assert_eq!(bss(&o, UPROBE_HITS), 1);
+        assert_eq!(bss(&o, URETPROBE_HITS), 1);
+        assert_eq!(bss(&o, UPROBE_ARG), 41);
+        assert_eq!(bss(&o, URETPROBE_RET), 42);
+        drop((up, uret));
+
+        let perf: Vec<Link> = attach::open_cpu_clock_events(1000, None)
+            .unwrap()
+            .into_iter()
+            .map(|fd| attach::attach_perf_event(prog(&o, "handle_perf_event"), fd).unwrap())
+            .collect();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(100) {
+            std::hint::black_box(start.elapsed());
+        }
+        assert!(bss(&o, PERF_EVENT_HITS) > 0);
+        drop(perf);
+
+        let cgroup = std::fs::File::open("/sys/fs/cgroup/unified").unwrap();
+        let links = [
+            attach::attach_tc(prog(&o, "handle_tc"), LO, TcDirection::Ingress).unwrap(),
+            attach::attach_cgroup(
+                prog(&o, "handle_cgroup_skb"),
+                cgroup.as_fd(),
+                AttachType::CgroupInetEgress,
+            )
+            .unwrap(),
+            attach::attach_cgroup(
+                prog(&o, "handle_sock_create"),
+                cgroup.as_fd(),
+                AttachType::CgroupInetSockCreate,
+            )
+            .unwrap(),
+        ];
+        let (tx, rx) = udp_pair();
+        let filter = attach::attach_socket_filter(prog(&o, "handle_socket"), rx.as_fd()).unwrap();
+        send_one(&tx, &rx);
+        assert!(bss(&o, TC_HITS) >= 1);
+        assert!(bss(&o, CGROUP_SKB_HITS) >= 1);
+        assert!(bss(&o, SOCK_CREATE_HITS) >= 2, "udp_pair made two sockets");
+        assert_eq!(bss(&o, SOCKET_HITS), 1);
+        drop(links);
+        drop(filter);
+    }
+}

@@ -578,7 +578,8 @@ pub fn attach_perf_event(prog: BorrowedFd<'_>, perf: OwnedFd) -> Result<Link, At
 
 /// One software CPU-clock sampling event per online CPU, sampling `freq`
 /// times a second (for perf_event programs, as `profile` tools do); `pid`
-/// restricts them to one process (`None`: every process).
+/// restricts them to one thread (perf's `pid` is a thread id; `None`: every
+/// task).
 pub fn open_cpu_clock_events(freq: u64, pid: Option<i32>) -> Result<Vec<OwnedFd>, SysError> {
     sys::online_cpus()?
         .into_iter()
