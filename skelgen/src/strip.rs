@@ -446,7 +446,12 @@ impl Plan {
                 _ => {}
             }
             let name = elf.section_name(i)?;
-            removed[i] = is_debug_name(name) || h.sh_type == SHT_LLVM_ADDRSIG;
+            // `.rel.BTF` / `.rel.BTF.ext` only matter to a linker: the
+            // loader (like libbpf) reads section names and offsets from
+            // the BTF itself and never applies them.
+            let btf_relocs =
+                is_reloc(h.sh_type) && (name == b".rel.BTF" || name == b".rel.BTF.ext");
+            removed[i] = is_debug_name(name) || h.sh_type == SHT_LLVM_ADDRSIG || btf_relocs;
         }
         // Relocations of removed sections go with them; a relocation
         // section never relocates another one, so one pass suffices.

@@ -91,7 +91,10 @@ const LOADABLE: &[&str] = &[
 
 /// What `bpftool gen skeleton` declares: map field names, program names,
 /// and the variables of each datasec struct, in order.
-fn bpftool_skeleton_facts(obj: &Path) -> (Vec<String>, Vec<String>, Vec<(String, Vec<String>)>) {
+/// (maps, programs, datasecs with their variables).
+type SkeletonFacts = (Vec<String>, Vec<String>, Vec<(String, Vec<String>)>);
+
+fn bpftool_skeleton_facts(obj: &Path) -> SkeletonFacts {
     let out = Command::new("bpftool")
         .args(["gen", "skeleton"])
         .arg(obj)
@@ -158,10 +161,10 @@ fn bpftool_skeleton_facts(obj: &Path) -> (Vec<String>, Vec<String>, Vec<(String,
             // `int targ_tgid;`, `char tag[16];`, `struct event *unused_event;`
             let decl = t.trim_end_matches(';');
             let ident = decl
-                .split(|c: char| c == '[' || c == '(')
+                .split(['[', '('])
                 .next()
                 .unwrap()
-                .rsplit(|c: char| c == ' ' || c == '*')
+                .rsplit([' ', '*'])
                 .next()
                 .unwrap();
             if !ident.starts_with("__pad") && !ident.is_empty() {

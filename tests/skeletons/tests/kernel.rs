@@ -274,7 +274,7 @@ fn kconfig_values_are_the_kernels() {
     getppid_syscall();
     let b = skel.bss().read().unwrap();
     assert_eq!(b.runs, 1);
-    assert_eq!(b.kernel_version as u32, want);
+    assert_eq!(b.kernel_version, want);
     let d = skel.data().read().unwrap();
     assert_eq!(d.missing_config, 0);
     assert_eq!(d.missing_ksym, 0);
