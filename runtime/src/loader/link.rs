@@ -105,11 +105,8 @@ impl ExtIndex {
         }
         for s in &ext.core_relos {
             let e = by_section.entry(sec_name(s.sec_name_off)?).or_default();
-            e.core.extend(
-                s.records
-                    .iter()
-                    .map(|r| (r.insn_off as usize / 8, *r)),
-            );
+            e.core
+                .extend(s.records.iter().map(|r| (r.insn_off as usize / 8, *r)));
         }
         Ok(ExtIndex { by_section })
     }
