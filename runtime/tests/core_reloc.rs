@@ -1,457 +1,29 @@
 //! The user-space CO-RE engine: `core.bpf.o` relocated against the running
 //! kernel's BTF (checked against a reading of vmlinux BTF done here, not by
-//! the engine), against its own BTF and against hand-built targets; small
-//! hand-built cases for each rule (resizing loads, bitfields, ambiguity,
-//! anonymous members, flexible arrays, enum64, TYPE_MATCHES); and bad
-//! input, which must give located errors and never panic.
+//! the engine, and instruction by instruction against what libbpf patched),
+//! against its own BTF and against hand-built targets; small hand-built
+//! cases for each rule (resizing loads, bitfields, ambiguity, anonymous
+//! members, flexible arrays, enum64, TYPE_MATCHES); and bad input, which must
+//! give located errors and never panic.
 
-use std::collections::HashMap;
+#[path = "core_reloc/fixture.rs"]
+mod fixture;
+#[path = "core_reloc/support.rs"]
+mod support;
+
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use skelgen_runtime::btf::ext::{BtfExt, CoreRelo, CoreReloKind};
-use skelgen_runtime::btf::{Btf, BtfError, Kind, TypeKind};
+use skelgen_runtime::btf::{Btf, BtfError, Kind};
 use skelgen_runtime::co_re::{
-    is_poisoned, relocate_program, CoreError, CoreTarget, ReloError, RelocStats, POISON_HELPER_ID,
+    is_poisoned, relocate_program, CoreTarget, ReloError, RelocStats, POISON_HELPER_ID,
 };
-use skelgen_runtime::insn::{
-    Insn, BPF_ALU, BPF_ALU64, BPF_DW, BPF_EXIT, BPF_JMP, BPF_K, BPF_LDX, BPF_MEM, BPF_MOV, BPF_ST,
-    BPF_STX, BPF_W,
-};
-use skelgen_runtime::obj::Object;
+use skelgen_runtime::insn::{Insn, BPF_ALU, BPF_ALU64, BPF_DW, BPF_W};
 
+use fixture::*;
+use support::*;
 use CoreReloKind::*;
-
-// ---------------------------------------------------------------------------
-// Hand-built BTF: types as raw words, every name appended to the strings.
-// ---------------------------------------------------------------------------
-
-const SIGNED: u32 = 1 << 24;
-
-#[derive(Clone)]
-struct BtfBuilder {
-    words: Vec<u32>,
-    strings: Vec<u8>,
-    next_id: u32,
-}
-
-impl BtfBuilder {
-    fn new() -> Self {
-        BtfBuilder {
-            words: Vec::new(),
-            strings: vec![0],
-            next_id: 1,
-        }
-    }
-
-    /// Appends a string (an access string, or a name) and returns its offset.
-    fn s(&mut self, text: &str) -> u32 {
-        if text.is_empty() {
-            return 0;
-        }
-        let off = self.strings.len() as u32;
-        self.strings.extend_from_slice(text.as_bytes());
-        self.strings.push(0);
-        off
-    }
-
-    fn ty(&mut self, name: &str, kind: u32, vlen: u32, kflag: bool, sot: u32, rest: &[u32]) -> u32 {
-        let name = self.s(name);
-        let info = (u32::from(kflag) << 31) | (kind << 24) | vlen;
-        self.words.extend_from_slice(&[name, info, sot]);
-        self.words.extend_from_slice(rest);
-        self.next_id += 1;
-        self.next_id - 1
-    }
-
-    fn int(&mut self, name: &str, size: u32, signed: bool) -> u32 {
-        let enc = if signed { SIGNED } else { 0 };
-        self.ty(name, 1, 0, false, size, &[enc | (size * 8)])
-    }
-    fn ptr(&mut self, to: u32) -> u32 {
-        self.ty("", 2, 0, false, to, &[])
-    }
-    fn array(&mut self, elem: u32, n: u32) -> u32 {
-        self.ty("", 3, 0, false, 0, &[elem, elem, n])
-    }
-    fn typedef(&mut self, name: &str, to: u32) -> u32 {
-        self.ty(name, 8, 0, false, to, &[])
-    }
-    /// Members as (name, type, bit offset, bitfield size).
-    fn composite(
-        &mut self,
-        kind: u32,
-        name: &str,
-        size: u32,
-        members: &[(&str, u32, u32, u32)],
-    ) -> u32 {
-        let kflag = members.iter().any(|m| m.3 != 0);
-        let mut rest = Vec::new();
-        for &(n, ty, off, bits) in members {
-            let n = self.s(n);
-            rest.extend_from_slice(&[n, ty, if kflag { (bits << 24) | off } else { off }]);
-        }
-        self.ty(name, kind, members.len() as u32, kflag, size, &rest)
-    }
-    fn strukt(&mut self, name: &str, size: u32, members: &[(&str, u32, u32, u32)]) -> u32 {
-        self.composite(4, name, size, members)
-    }
-    fn union(&mut self, name: &str, size: u32, members: &[(&str, u32, u32, u32)]) -> u32 {
-        self.composite(5, name, size, members)
-    }
-    fn enum32(&mut self, name: &str, values: &[(&str, i32)]) -> u32 {
-        let mut rest = Vec::new();
-        for &(n, v) in values {
-            let n = self.s(n);
-            rest.extend_from_slice(&[n, v as u32]);
-        }
-        self.ty(name, 6, values.len() as u32, true, 4, &rest)
-    }
-    fn enum64(&mut self, name: &str, values: &[(&str, u64)]) -> u32 {
-        let mut rest = Vec::new();
-        for &(n, v) in values {
-            let n = self.s(n);
-            rest.extend_from_slice(&[n, v as u32, (v >> 32) as u32]);
-        }
-        self.ty(name, 19, values.len() as u32, false, 8, &rest)
-    }
-
-    fn build(&self) -> Btf {
-        let types: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let mut out = vec![0x9f, 0xeb, 1, 0];
-        let tl = types.len() as u32;
-        for w in [24, 0, tl, tl, self.strings.len() as u32] {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out.extend_from_slice(&types);
-        out.extend_from_slice(&self.strings);
-        Btf::from_vec(out).expect("hand-built BTF parses")
-    }
-}
-
-fn relo(insn: u32, type_id: u32, access_str_off: u32, kind: CoreReloKind) -> CoreRelo {
-    CoreRelo {
-        insn_off: insn * 8,
-        type_id,
-        access_str_off,
-        kind,
-    }
-}
-
-/// `r1 = imm` (ALU64 mov with an immediate).
-fn mov(imm: i32) -> Insn {
-    Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 1, 0, 0, imm)
-}
-fn ldx(size: u8, off: i16) -> Insn {
-    Insn::new(BPF_LDX | BPF_MEM | size, 0, 1, off, 0)
-}
-fn exit() -> Insn {
-    Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
-}
-
-fn run(
-    local: &Btf,
-    target: Btf,
-    insns: &mut [Insn],
-    relos: &[CoreRelo],
-) -> Result<RelocStats, CoreError> {
-    relocate_program(
-        local,
-        &CoreTarget::new(Arc::new(target)),
-        "unit",
-        insns,
-        relos,
-    )
-}
-
-/// What a relocated instruction now says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
-    Poison,
-    Value(u64),
-}
-
-fn seen(insns: &[Insn], idx: usize) -> Seen {
-    let i = insns[idx];
-    if is_poisoned(&i) {
-        return Seen::Poison;
-    }
-    if i.is_ld_imm64() {
-        return Seen::Value(i.imm64(&insns[idx + 1]));
-    }
-    match i.class() {
-        BPF_ALU | BPF_ALU64 => Seen::Value(i.imm as i64 as u64),
-        BPF_LDX | BPF_ST | BPF_STX => Seen::Value(i.off as i64 as u64),
-        _ => panic!("instruction #{idx} is not relocatable: {i:?}"),
-    }
-}
-
-/// Reads a bitfield as BPF_CORE_READ_BITFIELD does: a little-endian load
-/// of `size` bytes at `off`, shifted left then right (arithmetic if signed).
-fn extract(mem: &[u8], off: u64, size: u64, lshift: u64, rshift: u64, signed: bool) -> u64 {
-    let mut v = 0u64;
-    for i in 0..size {
-        v |= u64::from(mem[(off + i) as usize]) << (8 * i);
-    }
-    v <<= lshift;
-    if signed {
-        ((v as i64) >> rshift) as u64
-    } else {
-        v >> rshift
-    }
-}
-
-/// A 0xa5-filled buffer with `pattern` written in bits `bit_off..bit_off+bits`.
-fn with_field(len: usize, bit_off: u64, bits: u32, pattern: u64) -> Vec<u8> {
-    let mut mem = vec![0xa5u8; len];
-    for b in 0..u64::from(bits) {
-        let (byte, bit) = (((bit_off + b) / 8) as usize, (bit_off + b) % 8);
-        mem[byte] = (mem[byte] & !(1 << bit)) | ((((pattern >> b) & 1) as u8) << bit);
-    }
-    mem
-}
-
-// ---------------------------------------------------------------------------
-// The fixture.
-// ---------------------------------------------------------------------------
-
-struct Fixture {
-    obj: Object,
-    insns: Vec<Insn>,
-    relos: Vec<CoreRelo>,
-}
-
-impl Fixture {
-    fn load() -> Fixture {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/core.bpf.o");
-        let bytes = std::fs::read(path).expect("fixture");
-        let obj = Object::parse(&bytes, "core").expect("core.bpf.o parses");
-        let prog = obj.program("core_getppid").expect("program").clone();
-        let btf = obj.btf.as_ref().expect("BTF");
-        let ext = obj.btf_ext.as_ref().expect("BTF.ext");
-        let block = ext
-            .core_relos
-            .iter()
-            .find(|b| btf.name(b.sec_name_off).ok() == Some(prog.section.as_str()))
-            .expect("core_relo block for the program's section");
-        // Section-relative byte offsets -> program-relative.
-        let start = (prog.insn_offset * 8) as u32;
-        let end = start + prog.insns.len() as u32;
-        let relos = block
-            .records
-            .iter()
-            .filter(|r| (start..end).contains(&r.insn_off))
-            .map(|r| CoreRelo {
-                insn_off: r.insn_off - start,
-                ..*r
-            })
-            .collect();
-        let insns = Insn::from_bytes(&prog.insns).expect("whole instructions");
-        Fixture { obj, insns, relos }
-    }
-
-    fn local(&self) -> &Btf {
-        self.obj.btf.as_ref().expect("BTF")
-    }
-
-    /// The root type's name and, for field kinds, the local member's name:
-    /// read here from the access string, independently of the engine.
-    fn describe(&self, r: &CoreRelo) -> (String, Option<String>) {
-        let btf = self.local();
-        let root = btf.type_name(r.type_id).unwrap().to_owned();
-        let access = btf.name(r.access_str_off).unwrap();
-        let field = match (r.kind as u32) <= 5 {
-            true => {
-                let idx: usize = access.split(':').nth(1).unwrap().parse().unwrap();
-                let TypeKind::Struct(c) = btf.type_by_id(r.type_id).unwrap().kind else {
-                    panic!("fixture relocations start at structs")
-                };
-                Some(
-                    btf.name(c.member(idx).unwrap().name_off)
-                        .unwrap()
-                        .to_owned(),
-                )
-            }
-            false if matches!(r.kind, EnumvalExists | EnumvalValue) => {
-                let idx: usize = access.parse().unwrap();
-                let TypeKind::Enum(e) = btf.type_by_id(r.type_id).unwrap().kind else {
-                    panic!("enum relocation on a non-enum")
-                };
-                Some(
-                    btf.name(e.values().nth(idx).unwrap().name_off)
-                        .unwrap()
-                        .to_owned(),
-                )
-            }
-            false => None,
-        };
-        (root, field)
-    }
-}
-
-fn essential(name: &str) -> &str {
-    name.split("___").next().unwrap()
-}
-
-/// (bit offset, bitfield size, type) of member `name` of struct `id`,
-/// looking inside anonymous members.
-fn find_member(btf: &Btf, id: u32, name: &str) -> Option<(u64, u32, u32)> {
-    let (TypeKind::Struct(c) | TypeKind::Union(c)) = btf.type_by_id(id).ok()?.kind else {
-        return None;
-    };
-    for m in c.members() {
-        let n = btf.name(m.name_off).ok()?;
-        if n == name {
-            return Some((u64::from(m.bit_offset), m.bitfield_size, m.ty));
-        }
-        if n.is_empty() {
-            let inner = btf.skip_mods_and_typedefs(m.ty).ok()?;
-            if let Some((off, bits, ty)) = find_member(btf, inner, name) {
-                return Some((off + u64::from(m.bit_offset), bits, ty));
-            }
-        }
-    }
-    None
-}
-
-/// The struct whose name without `___flavor` is `name`.
-fn find_struct(btf: &Btf, name: &str) -> Option<u32> {
-    btf.find_by_name_kind(name, Kind::Struct).or_else(|| {
-        (1..btf.len()).find(|&id| {
-            btf.kind_of(id).ok() == Some(Kind::Struct)
-                && essential(btf.type_name(id).unwrap()) == name
-        })
-    })
-}
-
-fn enum_value(btf: &Btf, enum_name: &str, value_name: &str) -> Option<u64> {
-    let id = btf.find_by_name_kind(enum_name, Kind::Enum)?;
-    let TypeKind::Enum(e) = btf.type_by_id(id).ok()?.kind else {
-        return None;
-    };
-    e.values()
-        .find(|v| btf.name(v.name_off).ok() == Some(value_name))
-        .map(|v| v.value as u32 as i32 as i64 as u64)
-}
-
-/// Relocates the fixture against `target` and checks every record against
-/// what `target` says, read by the helpers above. Bitfields are checked by
-/// extracting a pattern with the relocated offset, size and shifts.
-fn check_fixture_against(target: Arc<Btf>) -> (Fixture, RelocStats) {
-    let mut fx = Fixture::load();
-    let tbtf = target.clone();
-    let mut insns = fx.insns.clone();
-    let stats = relocate_program(
-        fx.local(),
-        &CoreTarget::new(target),
-        "core_getppid",
-        &mut insns,
-        &fx.relos,
-    )
-    .unwrap_or_else(|e| panic!("{e}: {}", e.source));
-    let mut bitfields: HashMap<(String, String), HashMap<&'static str, Seen>> = HashMap::new();
-    for r in &fx.relos {
-        let (root, field) = fx.describe(r);
-        let got = seen(&insns, (r.insn_off / 8) as usize);
-        let root_id = find_struct(&tbtf, essential(&root));
-        let member = field
-            .as_deref()
-            .and_then(|f| root_id.and_then(|id| find_member(&tbtf, id, f)));
-        let value = |v: u64| Seen::Value(v);
-        let want = match r.kind {
-            FieldExists => value(member.is_some() as u64),
-            FieldByteOffset | FieldByteSize | FieldLShiftU64 | FieldRShiftU64 | FieldSigned => {
-                match member {
-                    None => Seen::Poison,
-                    Some((_, bits, _)) if bits > 0 => {
-                        let key = (root.clone(), field.clone().unwrap());
-                        bitfields
-                            .entry(key)
-                            .or_default()
-                            .insert(r.kind.as_str(), got);
-                        continue;
-                    }
-                    Some((off, _, ty)) => match r.kind {
-                        FieldByteOffset => value(off / 8),
-                        FieldByteSize => value(u64::from(tbtf.size_of(ty).unwrap())),
-                        other => panic!("{other} on a plain field"),
-                    },
-                }
-            }
-            TypeExists => value(root_id.is_some() as u64),
-            TypeSize => value(root_id.map_or(0, |id| u64::from(tbtf.size_of(id).unwrap()))),
-            TypeIdTarget => value(root_id.map_or(0, u64::from)),
-            EnumvalExists => value(
-                enum_value(&tbtf, "pid_type", essential(field.as_deref().unwrap())).is_some()
-                    as u64,
-            ),
-            EnumvalValue => enum_value(&tbtf, "pid_type", essential(field.as_deref().unwrap()))
-                .map_or(Seen::Poison, value),
-            other => panic!("the fixture has no {other} relocation"),
-        };
-        assert_eq!(
-            got,
-            want,
-            "{} {root}.{field:?} at insn #{}",
-            r.kind,
-            r.insn_off / 8
-        );
-    }
-    for ((root, field), kinds) in &bitfields {
-        let root_id = find_struct(&tbtf, essential(root)).unwrap();
-        let (bit_off, bits, ty) = find_member(&tbtf, root_id, field).unwrap();
-        let TypeKind::Int(int) = tbtf
-            .type_by_id(tbtf.skip_mods_and_typedefs(ty).unwrap())
-            .unwrap()
-            .kind
-        else {
-            panic!("{root}.{field}: bitfield of a non-int")
-        };
-        assert_eq!(
-            kinds.get(FieldSigned.as_str()),
-            Some(&Seen::Value(int.signed as u64)),
-            "{root}.{field} signed"
-        );
-        let v = |k: CoreReloKind| match kinds.get(k.as_str()) {
-            Some(Seen::Value(v)) => *v,
-            other => panic!("{root}.{field}: {k} is {other:?}"),
-        };
-        let (off, size, l, r) = (
-            v(FieldByteOffset),
-            v(FieldByteSize),
-            v(FieldLShiftU64),
-            v(FieldRShiftU64),
-        );
-        assert!(
-            [1, 2, 4, 8].contains(&size),
-            "{root}.{field}: load size {size}"
-        );
-        assert_eq!(r, 64 - u64::from(bits), "{root}.{field}: right shift");
-        for pattern in [1u64, (1u64 << bits) - 1, 0] {
-            let mem = with_field((off + size) as usize + 8, bit_off, bits, pattern);
-            assert_eq!(
-                extract(&mem, off, size, l, r, false),
-                pattern,
-                "{root}.{field}"
-            );
-        }
-    }
-    fx.insns = insns;
-    (fx, stats)
-}
-
-fn kernel_btf() -> Option<Arc<Btf>> {
-    match Btf::from_vmlinux() {
-        Ok(btf) => Some(Arc::new(btf)),
-        Err(e) if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") => {
-            panic!("SKELGEN_REQUIRE_KERNEL=1 but the kernel BTF is unusable: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: no kernel BTF ({e})");
-            None
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // 1. The fixture against the running kernel and against itself.
@@ -565,6 +137,40 @@ fn fixture_against_its_own_btf_is_ambiguous() {
          (byte offset 112) of local type id 5 (STRUCT task_struct), access \"0:5\""
     );
     assert_eq!(insns, fx.insns);
+}
+
+/// The same patches as libbpf, instruction by instruction.
+#[test]
+fn fixture_agrees_with_libbpf() {
+    let Some(vmlinux) = kernel_btf() else { return };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/core.bpf.o");
+    let Some(libbpf) = libbpf_patches(path) else {
+        return;
+    };
+    let fx = Fixture::load();
+    let mut insns = fx.insns.clone();
+    relocate_program(
+        fx.local(),
+        &CoreTarget::new(vmlinux),
+        "core_getppid",
+        &mut insns,
+        &fx.relos,
+    )
+    .unwrap();
+    assert_eq!(
+        libbpf.len(),
+        fx.relos.len(),
+        "libbpf patched one instruction per record"
+    );
+    for (&idx, &want) in &libbpf {
+        // libbpf logs ALU immediates as u32.
+        let alu = matches!(insns[idx].class(), BPF_ALU | BPF_ALU64);
+        let got = match seen(&insns, idx) {
+            Seen::Value(v) if alu => Seen::Value(v as u32 as u64),
+            other => other,
+        };
+        assert_eq!(got, want, "insn #{idx}");
+    }
 }
 
 // ---------------------------------------------------------------------------

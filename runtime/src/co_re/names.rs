@@ -4,19 +4,15 @@
 
 /// The name without its `___flavor` suffix.
 pub(crate) fn essential_name(name: &str) -> &str {
-    let b = name.as_bytes();
-    let n = b.len();
-    if n < 5 {
-        return name;
+    let sep = name
+        .as_bytes()
+        .windows(5)
+        .rposition(|w| matches!(w, [x, b'_', b'_', b'_', y] if *x != b'_' && *y != b'_'));
+    // `i + 1` is the first `_` of the separator: a char boundary.
+    match sep {
+        Some(i) => name.get(..i + 1).unwrap_or(name),
+        None => name,
     }
-    for i in (0..=n - 5).rev() {
-        let sep = b[i] != b'_' && &b[i + 1..i + 4] == b"___" && b[i + 4] != b'_';
-        if sep {
-            // `i + 1` is the first `_` of the separator: a char boundary.
-            return name.get(..i + 1).unwrap_or(name);
-        }
-    }
-    name
 }
 
 #[cfg(test)]

@@ -81,6 +81,12 @@ impl CoreTarget {
     }
 }
 
+// The loader shares one target between threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<CoreTarget>()
+};
+
 impl std::fmt::Debug for CoreTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let cached = self.cache.lock().map(|c| c.len()).unwrap_or(0);
