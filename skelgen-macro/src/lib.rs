@@ -10,11 +10,10 @@
 //! The path is relative to the calling crate's `CARGO_MANIFEST_DIR` (an
 //! absolute path is used as is). The macro reads the object, runs the same
 //! generator as the `skelgen` CLI and the build.rs `Builder`, and expands to
-//! the skeleton's items. The object is embedded with
-//! `include_bytes!("<absolute path>")`, so rustc rebuilds the crate when the
-//! object changes. Unlike the `Builder`, which embeds a copy stripped of
-//! DWARF, the macro embeds the file as it is (a proc-macro should not write
-//! files): strip it yourself (`llvm-strip -g`) if binary size matters.
+//! the skeleton's items. The object is embedded inline, stripped of DWARF
+//! (as the `Builder` and the CLI embed it), and the file is also named in an
+//! unused `include_bytes!("<absolute path>")`, so rustc rebuilds the crate
+//! when the object changes.
 //!
 //! Every problem becomes a `compile_error!` pointing at the path literal:
 //! an unreadable file (`cannot read <path>: <io error>`), an object the
@@ -126,7 +125,7 @@ fn expand(args: &Args) -> Result<proc_macro2::TokenStream, String> {
         .name
         .as_ref()
         .map_or_else(|| skelgen::default_name(&file_name), LitStr::value);
-    let options = skelgen::Options::new().name(name).embed_path(&path);
+    let options = skelgen::Options::new().name(name).track_path(&path);
     let tokens = skelgen::generate_tokens(&bytes, &options).map_err(|e| {
         let mut message = format!("{written}: {e}");
         let mut source = std::error::Error::source(&e);

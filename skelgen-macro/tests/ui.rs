@@ -1,12 +1,24 @@
-//! Compile-fail cases of `include_bpf!`, checked against their `.stderr`
-//! (regenerate with `TRYBUILD=overwrite` and review the diff).
+//! trybuild cases of `include_bpf!` skeletons: `pass/` uses them as users
+//! do (and runs them on the kernel when `SKELGEN_UI_RUN` is set); `fail/`
+//! proves the API rules and the macro's errors, checked against `.stderr`
+//! files (regenerate with `TRYBUILD=overwrite` and review the diff).
 
 use std::path::Path;
 
 #[test]
 fn ui() {
     link_test_files_into_trybuild_project();
+    // As root the pass cases also load and run their skeletons.
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    });
+    if root {
+        std::env::set_var("SKELGEN_UI_RUN", "1");
+    }
     let t = trybuild::TestCases::new();
+    t.pass("tests/ui/pass/*.rs");
     t.compile_fail("tests/ui/fail/*.rs");
 }
 

@@ -423,6 +423,13 @@ pub(crate) fn skeleton(
             quote!(*#lit)
         }
     };
+    let track = opts.track_path.as_ref().map(|path| {
+        let p = path.to_string_lossy().into_owned();
+        quote! {
+            // Makes rustc rebuild when the object changes; never used.
+            const _: &[u8] = ::core::include_bytes!(#p);
+        }
+    });
     let skel_doc = format!(
         " The loaded `{object_name}` BPF object: typed maps, programs, links and global data."
     );
@@ -437,6 +444,7 @@ pub(crate) fn skeleton(
         }
 
         static OBJECT: #rt::skel::Aligned<[u8; #len]> = #rt::skel::Aligned(#bytes);
+        #track
 
         /// Maps of the open object.
         #[allow(non_snake_case)]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub struct Options {
     name: Option<String>,
     embed_path: Option<PathBuf>,
+    track_path: Option<PathBuf>,
 }
 
 impl Options {
@@ -39,6 +40,15 @@ impl Options {
     /// object the skeleton is generated from; the generator does not read it.
     pub fn embed_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.embed_path = Some(path.into());
+        self
+    }
+
+    /// Inline the object (stripped of DWARF) and also name `path` in an
+    /// unused `include_bytes!`, so rustc rebuilds when the file changes
+    /// while the binary carries only the stripped copy. What `include_bpf!`
+    /// uses. `path` should be absolute.
+    pub fn track_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.track_path = Some(path.into());
         self
     }
 
@@ -104,12 +114,6 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 pub fn generate_tokens(bytes: &[u8], options: &Options) -> Result<proc_macro2::TokenStream, Error> {
     // The object embedded is the one the indices come from: stripped of
     // DWARF when inlined, the file itself when included by path.
-    let embedded = match options.embed_path {
-        Some(_) => bytes.to_vec(),
-        None => strip::strip_debug(bytes).map_err(|e| Error::Generate {
-            reason: format!("cannot strip debug sections: {e}"),
-        })?,
-    };
     let name = skelgen_runtime::obj::object_name_from_path(
         &options.name.clone().unwrap_or_else(|| "obj".into()),
     );
@@ -118,6 +122,20 @@ pub fn generate_tokens(bytes: &[u8], options: &Options) -> Result<proc_macro2::T
         .as_deref()
         .and_then(|n| n.strip_suffix("_bpf"))
         .map_or(name, str::to_string);
-    let obj = skelgen_runtime::obj::Object::parse(&embedded, &obj_name)?;
+    // The object as given is checked first, so errors speak of it rather
+    // than of the stripped copy.
+    let obj = skelgen_runtime::obj::Object::parse(bytes, &obj_name)?;
+    let (obj, embedded) = match options.embed_path {
+        Some(_) => (obj, bytes.to_vec()),
+        None => {
+            let stripped = strip::strip_debug(bytes).map_err(|e| Error::Generate {
+                reason: format!("cannot strip debug sections: {e}"),
+            })?;
+            (
+                skelgen_runtime::obj::Object::parse(&stripped, &obj_name)?,
+                stripped,
+            )
+        }
+    };
     gen::skeleton(&obj, &embedded, options)
 }
