@@ -380,6 +380,8 @@ pub(crate) fn skeleton(
             data_items.push(quote! {
                 #[doc = #vdoc]
                 pub struct #view<'a> { map: &'a #rt::map::DataMap<#ty> }
+                // Accessors keep the C variable names.
+                #[allow(non_snake_case)]
                 impl #view<'_> {
                     /// A volatile copy of the whole section.
                     pub fn read(&self) -> ::core::result::Result<#ty, #rt::map::MapError> { self.map.read() }
@@ -387,6 +389,7 @@ pub(crate) fn skeleton(
                 }
                 #[doc = #vdoc]
                 pub struct #view_mut<'a> { map: &'a mut #rt::map::DataMap<#ty> }
+                #[allow(non_snake_case)]
                 impl #view_mut<'_> {
                     /// A volatile copy of the whole section.
                     pub fn read(&self) -> ::core::result::Result<#ty, #rt::map::MapError> { self.map.read() }
@@ -494,6 +497,7 @@ pub(crate) fn skeleton(
 
         #(#data_items)*
 
+        #[allow(non_snake_case)]
         impl #skel {
             /// Parses the embedded object.
             pub fn open() -> ::core::result::Result<#open, #rt::skel::LoadError> {
@@ -522,6 +526,7 @@ pub(crate) fn skeleton(
             #(#data_methods)*
         }
 
+        #[allow(non_snake_case)]
         impl #open {
             /// Creates the maps, loads the programs, fills global data.
             pub fn load(self) -> ::core::result::Result<#skel, #rt::skel::LoadError> {
