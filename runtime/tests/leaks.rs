@@ -4,6 +4,9 @@
 
 use skelgen_runtime::loader::{OpenObject, OpenOptions};
 
+/// The tests count process-wide fds: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn kernel_or_skip() -> bool {
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -87,6 +90,7 @@ fn kernel_ids(kind: skelgen_runtime::sys::ObjKind) -> usize {
 
 #[test]
 fn open_load_drop_cycles_leak_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if !kernel_or_skip() {
         return;
     }
@@ -139,4 +143,26 @@ fn open_load_drop_cycles_leak_nothing() {
         maps,
         "maps leaked"
     );
+}
+
+/// A load that fails part way (the verifier refuses the program after the
+/// maps were created) closes everything it made.
+#[test]
+fn failed_loads_close_what_they_created() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !kernel_or_skip() {
+        return;
+    }
+    let obj = bytes("verifier_reject");
+    let _ = OpenObject::open(&obj, "verifier_reject", OpenOptions::default())
+        .unwrap()
+        .load();
+    let fds = fd_count();
+    for _ in 0..100 {
+        let r = OpenObject::open(&obj, "verifier_reject", OpenOptions::default())
+            .unwrap()
+            .load();
+        assert!(r.is_err());
+    }
+    assert_eq!(fd_count(), fds, "a failed load leaked fds");
 }

@@ -323,3 +323,75 @@ fn same_verdict_as_libbpf() {
         );
     }
 }
+
+#[test]
+fn pinned_maps_are_reused_when_compatible() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let root = std::path::PathBuf::from(format!("/sys/fs/bpf/skelgen_pin_{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let pinned = |o: &mut OpenObject| {
+        let i = o
+            .object()
+            .maps
+            .iter()
+            .position(|m| m.name == "pkt_stats")
+            .unwrap();
+        o.map_settings_mut(i).unwrap().pin_path = Some(root.join("pkt_stats"));
+        i
+    };
+    let mut first = open("xdp_counter");
+    let i = pinned(&mut first);
+    let first = first.load().unwrap();
+    assert!(root.join("pkt_stats").exists(), "pinned at load");
+    assert_eq!(run(&first, "xdp_count", &[0u8; 64], 2), 2);
+    drop(first);
+    // A second load reuses the pinned map: the counts carry over.
+    let mut second = open("xdp_counter");
+    pinned(&mut second);
+    let second = second.load().unwrap();
+    assert_eq!(run(&second, "xdp_count", &[0u8; 64], 1), 2);
+    let m = second.map(i).unwrap();
+    let mut v = [0u8; 16];
+    assert!(m.fd.lookup(&0u32.to_le_bytes(), &mut v, 0).unwrap());
+    assert_eq!(u64::from_le_bytes(v[..8].try_into().unwrap()), 3);
+    drop(second);
+    // An incompatible definition is refused, naming the pin.
+    let mut third = open("xdp_counter");
+    let i = pinned(&mut third);
+    third.map_settings_mut(i).unwrap().max_entries = 3;
+    let e = third.load().unwrap_err();
+    assert!(e.to_string().contains("incompatible"), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn custom_btf_path_drives_user_space_core() {
+    if !kernel_or_skip() {
+        return;
+    }
+    // A BTFHub-style file: here, a copy of the running kernel's BTF.
+    let path = std::env::temp_dir().join(format!("skelgen-btf-{}", std::process::id()));
+    std::fs::copy("/sys/kernel/btf/vmlinux", &path).unwrap();
+    let opts = OpenOptions {
+        btf_custom_path: Some(path.clone()),
+        ..OpenOptions::default()
+    };
+    OpenObject::open(&bytes("core"), "core", opts)
+        .unwrap()
+        .load()
+        .unwrap();
+    // A custom BTF that lacks the types poisons or fails the relocations.
+    std::fs::write(&path, b"not BTF").unwrap();
+    let opts = OpenOptions {
+        btf_custom_path: Some(path.clone()),
+        ..OpenOptions::default()
+    };
+    let e = OpenObject::open(&bytes("core"), "core", opts)
+        .unwrap()
+        .load()
+        .unwrap_err();
+    assert!(e.to_string().contains("custom BTF"), "{e}");
+    std::fs::remove_file(&path).unwrap();
+}
