@@ -299,3 +299,22 @@ fn strong_missing_kconfig_names_the_option() {
     }
     assert!(msg.contains("CONFIG_SKELGEN_STRONG_MISSING"), "{msg}");
 }
+
+#[test]
+fn layout_program_reads_its_data() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let skel = skelgen_skeleton_tests::layout::LayoutBpf::open()
+        .unwrap()
+        .load()
+        .unwrap();
+    let out = skel
+        .progs
+        .layout_touch
+        .test_run(TestRun::new().data_in(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(out.retval, 2);
+    // pt.x + pt.y + bits.a + grid[2][3] + ro_limits.hi = 3 - 4 + 5 + 12 + 1000.
+    assert_eq!(skel.bss().touched().unwrap(), 1016);
+}
