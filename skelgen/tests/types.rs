@@ -656,7 +656,11 @@ fn every_fixture_compiles_and_layout_decodes() {
         let file = f.file_name().and_then(|n| n.to_str()).expect("name");
         let module = sanitize(file.trim_end_matches(".bpf.o"));
         let (text, secs, warnings) = fixture_module(f);
-        assert_eq!(text, fixture_module(f).0, "{file}: generating twice differs");
+        assert_eq!(
+            text,
+            fixture_module(f).0,
+            "{file}: generating twice differs"
+        );
         for w in warnings {
             all_warnings.push(format!("{file}: {w}"));
         }
