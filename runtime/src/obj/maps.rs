@@ -749,6 +749,26 @@ pub(crate) fn collect_btf_maps(
     Ok(maps)
 }
 
+/// Largest global-data map (`.data*`, `.rodata*`, `.bss*`, `.kconfig`)
+/// accepted: the verifier rejects map-value offsets from `1 << 29`
+/// (`BPF_MAX_VAR_OFF`) on, so no program can reach past it, and each map
+/// holds its zero-filled or copied image in memory (a `.bss` header
+/// claiming 4 GiB would otherwise allocate 4 GiB).
+pub const MAX_DATA_MAP_SIZE: u32 = 1 << 29;
+
+/// [`ObjError::Limit`] unless `size` fits [`MAX_DATA_MAP_SIZE`].
+fn check_data_map_size(what: impl FnOnce() -> String, size: u64) -> Result<(), ObjError> {
+    if size > u64::from(MAX_DATA_MAP_SIZE) {
+        return Err(ObjError::Limit {
+            what: what(),
+            value: size,
+            limit_name: "MAX_DATA_MAP_SIZE",
+            limit: u64::from(MAX_DATA_MAP_SIZE),
+        });
+    }
+    Ok(())
+}
+
 /// Internal maps for `.data*`, `.rodata*` and `.bss*`.
 pub(crate) fn collect_data_maps(
     elf: &Elf<'_>,
@@ -768,6 +788,10 @@ pub(crate) fn collect_data_maps(
         if sec.size == 0 {
             continue;
         }
+        check_data_map_size(
+            || format!("section {} '{}': size", sec.index, sec.name),
+            sec.size,
+        )?;
         let value_size = u32::try_from(sec.size).map_err(|_| ObjError::Section {
             index: sec.index,
             name: sec.name.into(),
@@ -829,14 +853,24 @@ pub(crate) fn collect_data_maps(
 }
 
 /// The `.kconfig` map, sized to hold every kconfig extern.
-pub(crate) fn kconfig_map(externs: &[Extern], btf: Option<&Btf>, obj_name: &str) -> Option<Map> {
-    let end = externs
+pub(crate) fn kconfig_map(
+    externs: &[Extern],
+    btf: Option<&Btf>,
+    obj_name: &str,
+) -> Result<Option<Map>, ObjError> {
+    let Some(end) = externs
         .iter()
         .filter_map(|e| match e.kind {
-            ExternKind::Kconfig { offset, size, .. } => Some(offset + size),
+            ExternKind::Kconfig { offset, size, .. } => Some(u64::from(offset) + u64::from(size)),
             _ => None,
         })
-        .max()?;
+        .max()
+    else {
+        return Ok(None);
+    };
+    check_data_map_size(|| "the .kconfig map's size (its externs' end)".into(), end)?;
+    // Fits: at most MAX_DATA_MAP_SIZE.
+    let end = end as u32;
     let mut def = MapDef::empty();
     def.map_type = MapType::ARRAY;
     def.key_size = 4;
@@ -846,7 +880,7 @@ pub(crate) fn kconfig_map(externs: &[Extern], btf: Option<&Btf>, obj_name: &str)
     def.btf_value_type_id = btf
         .and_then(|b| b.find_by_name_kind(".kconfig", crate::btf::Kind::Datasec))
         .unwrap_or(0);
-    Some(Map {
+    Ok(Some(Map {
         name: ".kconfig".into(),
         kernel_name: internal_map_name(obj_name, ".kconfig"),
         kind: MapKind::Data(DataKind::Kconfig),
@@ -855,12 +889,40 @@ pub(crate) fn kconfig_map(externs: &[Extern], btf: Option<&Btf>, obj_name: &str)
         init_slots: Vec::new(),
         section_index: usize::MAX,
         image: vec![0; end as usize],
-    })
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::internal_map_name;
+
+    #[test]
+    fn kconfig_map_past_the_size_limit_is_an_error() {
+        use super::{kconfig_map, MAX_DATA_MAP_SIZE};
+        use crate::obj::{Extern, ExternKind, KconfigType, ObjError};
+        // `extern char CONFIG_HUGE[1 << 29] __kconfig;` after an 8-byte one.
+        let huge = |offset| Extern {
+            name: "CONFIG_HUGE".into(),
+            kind: ExternKind::Kconfig {
+                ty: KconfigType::CharArray,
+                size: MAX_DATA_MAP_SIZE,
+                align: 1,
+                offset,
+            },
+            weak: true,
+            btf_id: 1,
+            sec_entry: None,
+        };
+        let m = kconfig_map(&[huge(0)], None, "o").expect("exactly the limit");
+        assert_eq!(m.map(|m| m.def.value_size), Some(MAX_DATA_MAP_SIZE));
+        let e = kconfig_map(&[huge(8)], None, "o").unwrap_err();
+        assert!(
+            matches!(e, ObjError::Limit { value, limit_name: "MAX_DATA_MAP_SIZE", .. }
+                if value == u64::from(MAX_DATA_MAP_SIZE) + 8),
+            "{e}"
+        );
+        assert!(e.to_string().contains(".kconfig"), "{e}");
+    }
 
     #[test]
     fn internal_names_follow_libbpf() {

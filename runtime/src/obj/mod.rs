@@ -26,7 +26,7 @@ use crate::btf::{Btf, BtfError};
 pub use externs::{Extern, ExternKind, KconfigType};
 pub use maps::{
     DataKind, InitSlot, Map, MapDef, MapKind, MapType, PinningType, SlotTarget, BPF_F_MMAPABLE,
-    BPF_F_RDONLY_PROG,
+    BPF_F_RDONLY_PROG, MAX_DATA_MAP_SIZE,
 };
 pub use programs::Program;
 pub use relocs::{Reloc, RelocKind};
@@ -116,6 +116,19 @@ pub enum ObjError {
     /// The pre-BTF `SEC("maps")` map definitions.
     #[error("legacy map definitions in SEC(\"maps\") are not supported (as in libbpf 1.x): use BTF-defined maps in SEC(\".maps\")")]
     LegacyMaps,
+    /// Something in the object is larger than this parser accepts: a bound
+    /// that keeps hostile input from exhausting memory or time.
+    #[error("{what} is {value}, more than {limit_name} = {limit}")]
+    Limit {
+        /// What is too large, and where.
+        what: String,
+        /// Its value.
+        value: u64,
+        /// The limit's name, as exported by this module.
+        limit_name: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// A BTF-defined map or a global data section without `.BTF`.
     #[error("object has {what} but no .BTF section: compile with clang -g")]
     MissingBtf {
@@ -239,7 +252,7 @@ impl Object {
         let mut programs = programs::collect(&elf)?;
         let mut maps = maps::collect_btf_maps(&elf, btf.as_ref(), &programs)?;
         maps::collect_data_maps(&elf, btf.as_ref(), name, &mut maps)?;
-        if let Some(m) = maps::kconfig_map(&externs, btf.as_ref(), name) {
+        if let Some(m) = maps::kconfig_map(&externs, btf.as_ref(), name)? {
             maps.push(m);
         }
         relocs::collect(&elf, &mut programs, &maps, &mut externs)?;
