@@ -19,8 +19,10 @@ pub mod kernel;
 pub mod loader;
 pub mod map;
 pub mod obj;
+pub mod perfbuf;
 #[allow(unsafe_code)]
 pub mod plain;
+pub mod ringbuf;
 pub mod section;
 pub mod skel;
 #[allow(unsafe_code)]

@@ -25,6 +25,7 @@ mod object;
 mod perf;
 pub mod probe;
 mod prog;
+mod ring;
 mod socket;
 
 pub use btf_load::btf_load;
@@ -57,5 +58,10 @@ pub use perf::{
 pub use prog::{
     enable_stats, prog_bind_map, prog_type, LoadedProg, ProgLoad, TestRun, TestRunOutput,
     DEFAULT_LOG_SIZE, INSN_SIZE, MAX_LOG_SIZE, STATS_RUN_TIME,
+};
+#[cfg(feature = "tokio")]
+pub use ring::AsyncReadiness;
+pub use ring::{
+    PerfMapping, RingBufMapping, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HDR_SZ,
 };
 pub use socket::{attach_bpf_to_socket, detach_bpf_from_socket};
