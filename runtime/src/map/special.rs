@@ -389,24 +389,54 @@ impl StackTraceMap {
 }
 
 /// A `RINGBUF` map. The handle only owns the fd; a consumer maps and reads it.
+///
+/// It may also hold the `PERF_EVENT_ARRAY` the map was switched to before
+/// load ([`OpenMap::set_type`](crate::skel::OpenMap::set_type)), as
+/// libbpf-tools do on kernels without ring buffers: a skeleton's field keeps
+/// this type either way, and [`perf_event_array`](Self::perf_event_array)
+/// gives the handle a perf buffer consumes.
 #[derive(Debug)]
 pub struct RingBufMap {
     handle: Handle,
 }
 
 impl RingBufMap {
-    /// Wrap `fd` of a `RINGBUF` map.
+    /// Wrap `fd` of a `RINGBUF` map (or of one switched to a
+    /// `PERF_EVENT_ARRAY` before load).
     pub fn new(fd: MapFd, name: &str) -> Result<Self, MapError> {
         expect_type(
             Handle::new(fd, name),
             "RingBufMap",
-            &[map_type::RINGBUF],
-            "a RINGBUF map",
+            &[map_type::RINGBUF, map_type::PERF_EVENT_ARRAY],
+            "a RINGBUF map (or one switched to PERF_EVENT_ARRAY before load)",
         )
         .map(|handle| RingBufMap { handle })
     }
 
     accessors!();
+
+    /// Whether the map was switched to a `PERF_EVENT_ARRAY` before load.
+    pub fn is_perf_event_array(&self) -> bool {
+        self.handle.fd().map_type() == map_type::PERF_EVENT_ARRAY
+    }
+
+    /// The map as a perf event array (a handle on a second fd of the same
+    /// map) if it was switched to one before load; `None` for a ring buffer.
+    pub fn perf_event_array(&self) -> Result<Option<PerfEventArrayMap>, MapError> {
+        if !self.is_perf_event_array() {
+            return Ok(None);
+        }
+        let op = "perf_event_array";
+        let fd = self.fd().try_clone_to_owned().map_err(|errno| {
+            self.handle.sys(op)(crate::sys::SysError::Syscall {
+                op: "fcntl(F_DUPFD_CLOEXEC)",
+                errno,
+                detail: None,
+            })
+        })?;
+        let fd = MapFd::from_fd(fd).map_err(self.handle.sys(op))?;
+        PerfEventArrayMap::new(fd, self.name()).map(Some)
+    }
 
     /// Size of the data area in bytes (`max_entries`, a power-of-2 multiple of
     /// the page size).
