@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use crate::strip::{strip_debug, StripError};
-use crate::{default_name, generate, write_if_changed, Options};
+use crate::{default_name, generate_with_warnings, write_if_changed, Options};
 
 /// An error in [`Builder::build`].
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +251,7 @@ impl Builder {
             }
             Input::Source(source) => self.compile(source, &out_dir, &mut lines),
         };
-        let result = object.and_then(|object| self.generate(&object, &out_dir));
+        let result = object.and_then(|object| self.generate(&object, &out_dir, &mut lines));
         // The rerun lines matter most when the build failed: the user's fix
         // to a header must trigger the next run.
         for line in &lines {
@@ -343,7 +343,12 @@ impl Builder {
     }
 
     /// Strips the object, generates and writes the skeleton.
-    fn generate(&self, object: &Path, out_dir: &Path) -> Result<PathBuf, BuildError> {
+    fn generate(
+        &self,
+        object: &Path,
+        out_dir: &Path,
+        lines: &mut Vec<String>,
+    ) -> Result<PathBuf, BuildError> {
         let bytes = std::fs::read(object).map_err(|source| BuildError::Read {
             path: object.to_path_buf(),
             source,
@@ -370,10 +375,15 @@ impl Builder {
             .clone()
             .unwrap_or_else(|| default_name(&file_name));
         let options = Options::new().name(name).embed_path(embed);
-        let skel = generate(&stripped, &options).map_err(|source| BuildError::Generate {
-            path: object.to_path_buf(),
-            source,
-        })?;
+        let generated =
+            generate_with_warnings(&stripped, &options).map_err(|source| BuildError::Generate {
+                path: object.to_path_buf(),
+                source,
+            })?;
+        for w in &generated.warnings {
+            lines.push(format!("cargo:warning={}: {w}", object.display()));
+        }
+        let skel = generated.code;
         let skel_path = out_dir.join(format!("{stem}.skel.rs"));
         write_if_changed(&skel_path, skel.as_bytes()).map_err(|source| BuildError::Write {
             path: skel_path.clone(),

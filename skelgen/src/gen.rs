@@ -171,6 +171,7 @@ pub(crate) fn skeleton(
     obj: &Object,
     embedded: &[u8],
     opts: &Options,
+    warnings: &mut Vec<String>,
 ) -> Result<TokenStream, Error> {
     let rt: TokenStream = quote!(::skelgen_runtime);
     let obj_name = opts
@@ -410,6 +411,7 @@ pub(crate) fn skeleton(
         .map(|d| format_ident!("{}", d.accessor))
         .collect();
 
+    warnings.extend(tg.warnings().iter().cloned());
     let types = tg.finish().map_err(|e| Error::Generate {
         reason: e.to_string(),
     })?;

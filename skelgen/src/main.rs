@@ -88,8 +88,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 opts = opts.name(skelgen::default_name(&path));
             }
-            let code = skelgen::generate(&bytes, &opts)
+            let generated = skelgen::generate_with_warnings(&bytes, &opts)
                 .with_context(|| format!("{path}: cannot generate a skeleton"))?;
+            for w in &generated.warnings {
+                eprintln!("skelgen: warning: {path}: {w}");
+            }
+            let code = generated.code;
             match cli.output {
                 Some(out) => skelgen::write_if_changed(&out, code.as_bytes())
                     .with_context(|| format!("cannot write {}", out.display()))?,

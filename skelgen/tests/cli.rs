@@ -153,3 +153,19 @@ fn every_fixture_skeleton_compiles_against_the_runtime_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// clang 14 records neither enum signedness nor 64-bit enumerators: the
+/// CLI says so on stderr and still generates.
+#[test]
+fn old_clang_enums_are_warned_about() {
+    let obj = workspace().join("tests/fixtures/layout.bpf.o");
+    let out = skelgen(&[obj.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(!out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("skelgen: warning:") && err.contains("enum signedness"),
+        "{err}"
+    );
+    assert!(err.contains("truncated its values to 32 bits"), "{err}");
+}
