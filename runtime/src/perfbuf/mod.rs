@@ -56,7 +56,7 @@ pub enum PerfBufError {
         op: &'static str,
         /// The cause.
         #[source]
-        source: SysError,
+        source: Box<SysError>,
     },
     /// A buffer's positions or a record make no sense.
     #[error("perf buffer `{map}` (cpu {cpu}): record at position {pos} is corrupt: {reason}")]
@@ -117,7 +117,9 @@ impl<'cb> PerfBufferBuilder<'_, 'cb> {
     }
 
     /// Called with the CPU and the raw data of each sample (lent, not copied,
-    /// unless it wrapped; valid for the call only).
+    /// unless it wrapped; valid for the call only). As with libbpf, the data
+    /// includes the kernel's padding: its length plus the 4-byte size before
+    /// it is a multiple of 8 (a 16-byte struct arrives as 20 bytes).
     pub fn sample_cb<F>(mut self, callback: F) -> Self
     where
         F: FnMut(u32, &[u8]) + 'cb,
@@ -145,7 +147,7 @@ impl<'cb> PerfBufferBuilder<'_, 'cb> {
                 map,
                 cpu,
                 op,
-                source,
+                source: Box::new(source),
             }
         };
         if !self.pages.is_power_of_two() {
@@ -266,7 +268,7 @@ impl<'cb> PerfBuffer<'cb> {
                 map: self.name.clone(),
                 cpu: None,
                 op: "epoll_wait",
-                source,
+                source: Box::new(source),
             })?;
         let mut total = 0;
         for i in 0..ready {
@@ -324,7 +326,7 @@ impl<'cb> PerfBuffer<'cb> {
                 map: name.clone(),
                 cpu: Some(cpu),
                 op,
-                source,
+                source: Box::new(source),
             },
             ReadError::Corrupt { pos, reason } => PerfBufError::Corrupt {
                 map: name.clone(),

@@ -24,7 +24,7 @@
 //! slice cannot outlive the callback. (The ring is single-consumer: consuming
 //! the same map from a second [`RingBuffer`] or process at the same time is not
 //! supported, by the kernel or here.) See
-//! [`RingBufMapping`](crate::sys::RingBufMapping).
+//! [`RingBufMapping`].
 
 mod walk;
 
@@ -53,7 +53,7 @@ pub enum RingBufError {
         op: &'static str,
         /// The cause.
         #[source]
-        source: SysError,
+        source: Box<SysError>,
     },
     /// The ring's positions or a record header make no sense (the consumer
     /// page was written by someone else, or the kernel and this code disagree
@@ -99,7 +99,7 @@ pub enum RingBufError {
         op: &'static str,
         /// The cause.
         #[source]
-        source: SysError,
+        source: Box<SysError>,
     },
     /// Registering with or waiting on the async runtime failed.
     #[cfg(feature = "tokio")]
@@ -117,7 +117,11 @@ impl RingBufError {
     fn from_walk(map: &str, err: WalkError) -> Self {
         let map = map.to_string();
         match err {
-            WalkError::Sys { op, source } => RingBufError::Sys { map, op, source },
+            WalkError::Sys { op, source } => RingBufError::Sys {
+                map,
+                op,
+                source: Box::new(source),
+            },
             WalkError::Corrupt { pos, reason } => RingBufError::Corrupt { map, pos, reason },
             WalkError::Stopped { code, consumed } => RingBufError::Stopped {
                 map,
@@ -187,7 +191,11 @@ fn open_ring<'cb>(
     let size = map.byte_size() as usize;
     let sys_err = |op| {
         let map = name.clone();
-        move |source| RingBufError::Sys { map, op, source }
+        move |source| RingBufError::Sys {
+            map,
+            op,
+            source: Box::new(source),
+        }
     };
     let fd = map
         .fd()
@@ -195,11 +203,11 @@ fn open_ring<'cb>(
         .map_err(|e| RingBufError::Sys {
             map: name.clone(),
             op: "duplicate the map fd",
-            source: SysError::Syscall {
+            source: Box::new(SysError::Syscall {
                 op: "fcntl(F_DUPFD_CLOEXEC)",
                 errno: e,
                 detail: None,
-            },
+            }),
         })?;
     let mapping = RingBufMapping::new(&fd, size).map_err(sys_err("map the ring"))?;
     Ok(Ring {
@@ -238,7 +246,7 @@ impl<'cb> RingBufferBuilder<'cb> {
         }
         let epoll = Epoll::new().map_err(|source| RingBufError::Epoll {
             op: "epoll_create1",
-            source,
+            source: Box::new(source),
         })?;
         for (index, ring) in self.rings.iter().enumerate() {
             epoll
@@ -246,7 +254,7 @@ impl<'cb> RingBufferBuilder<'cb> {
                 .map_err(|source| RingBufError::Sys {
                     map: ring.name.clone(),
                     op: "add to epoll",
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         let events = vec![EpollEvent::default(); self.rings.len()];
@@ -291,7 +299,7 @@ impl<'cb> RingBuffer<'cb> {
             .wait(&mut self.events, timeout_ms(timeout))
             .map_err(|source| RingBufError::Epoll {
                 op: "epoll_wait",
-                source,
+                source: Box::new(source),
             })?;
         let mut total = 0;
         for event in self.events.iter().take(ready) {
@@ -335,6 +343,7 @@ impl<'cb> RingBuffer<'cb> {
     }
 
     /// The most a walk could do now over all rings.
+    #[cfg(feature = "tokio")]
     pub(crate) fn pending(&self) -> Result<walk::Pending, RingBufError> {
         let mut most = walk::Pending::Empty;
         for ring in &self.rings {

@@ -66,6 +66,7 @@ pub(crate) fn record_size(len: u32) -> u64 {
 }
 
 /// What a ring holds at its consumer position.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // async readiness and tests
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Pending {
     /// Nothing reserved.
@@ -77,6 +78,7 @@ pub(crate) enum Pending {
 }
 
 /// What the ring holds at the consumer position.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // async readiness and tests
 pub(crate) fn pending<R: Ring>(ring: &R) -> Result<Pending, WalkError> {
     let cons = ring.consumer_pos().map_err(sys("read consumer position"))?;
     let prod = ring.producer_pos().map_err(sys("read producer position"))?;
@@ -367,17 +369,15 @@ mod tests {
         // 64-byte ring; 21-byte samples take 32 bytes, 13-byte ones 24, so
         // records straddle the end in every phase.
         let mut ring = FakeRing::new(64);
-        let mut next = 0u32;
         let mut expected = 0u32;
-        for round in 0..200 {
-            let len = if round % 2 == 0 { 21 } else { 13 };
+        for next in 0u32..200 {
+            let len = if next % 2 == 0 { 21 } else { 13 };
             let mut sample = vec![0u8; len];
             sample[..4].copy_from_slice(&next.to_le_bytes());
             for (i, b) in sample.iter_mut().enumerate().skip(4) {
                 *b = (next as usize + i) as u8;
             }
             ring.submit(&sample).unwrap();
-            next += 1;
             let got = collect(&mut ring).unwrap();
             for s in got {
                 let seq = u32::from_le_bytes(s[..4].try_into().unwrap());
