@@ -34,4 +34,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p skelgen-runtime --all-targets --features tokio --locked -- -D warnings
 cargo test --workspace --locked
+# The async ring buffer, behind its feature.
+cargo test -p skelgen-runtime --features tokio --test ringbuf --locked
