@@ -3,6 +3,8 @@
 //! the truth. Globals with hidden visibility become static, so that the
 //! kernel and the skeleton treat them as private to the object.
 
+use std::collections::HashMap;
+
 use log::debug;
 use object::elf;
 
@@ -18,6 +20,18 @@ pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
             secs.push((ty.id, ty.name_off, ds.size));
         }
     }
+    // Sections and object symbols by name, each indexed once: a search per
+    // DATASEC and per variable is quadratic in a crafted object.
+    let mut sections = HashMap::new();
+    for sec in &elf.sections {
+        sections.entry(sec.name).or_insert(sec);
+    }
+    let mut objects = HashMap::new();
+    for s in elf.symbols.iter().filter(|s| s.kind == elf::STT_OBJECT) {
+        if let Some(sec) = elf.section(usize::from(s.shndx)) {
+            objects.entry((sec.name, s.name)).or_insert(s);
+        }
+    }
     for (id, name_off, size) in secs {
         let sec_name = btf.name(name_off).map_err(ObjError::btf)?.to_string();
         if sec_name == ".kconfig" || sec_name == ".ksyms" {
@@ -25,8 +39,8 @@ pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
         }
         let mut fix_offsets = false;
         if size == 0 {
-            let sec = elf
-                .section_by_name(&sec_name)
+            let sec = sections
+                .get(sec_name.as_str())
                 .ok_or_else(|| ObjError::Elf {
                     reason: format!(
                         "BTF DATASEC '{sec_name}' (type id {id}) has no ELF section to size it"
@@ -60,13 +74,9 @@ pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
                 continue;
             }
             let var_name = btf.name(var.name_off).map_err(ObjError::btf)?.to_string();
-            let sym = elf.symbols.iter().find(|s| {
-                s.name == var_name.as_str()
-                    && s.kind == elf::STT_OBJECT
-                    && elf
-                        .section(usize::from(s.shndx))
-                        .is_some_and(|sec| sec.name == sec_name)
-            });
+            let sym = objects
+                .get(&(sec_name.as_str(), var_name.as_str()))
+                .copied();
             // A static variable may have no symbol of its own (clang can
             // address it through the section symbol): keep clang's offset.
             let sym = match (sym, linkage) {

@@ -548,6 +548,15 @@ pub(crate) fn collect_btf_maps(
 
     let mut maps = Vec::new();
     let mut values_info = Vec::new();
+    // `.maps` symbols by name, indexed once rather than searched per map.
+    let mut symbols = std::collections::HashMap::new();
+    for s in elf
+        .symbols
+        .iter()
+        .filter(|s| usize::from(s.shndx) == sec.index)
+    {
+        symbols.entry(s.name).or_insert(s);
+    }
     for v in ds.vars() {
         let var = btf.type_by_id(v.ty).map_err(ObjError::btf)?;
         let TypeKind::Var { ty, linkage } = var.kind else {
@@ -568,10 +577,8 @@ pub(crate) fn collect_btf_maps(
                 format!("unsupported linkage {linkage:?}"),
             ));
         }
-        let sym = elf
-            .symbols
-            .iter()
-            .find(|s| s.name == name && usize::from(s.shndx) == sec.index)
+        let sym = symbols
+            .get(name.as_str())
             .ok_or_else(|| ObjError::map(&name, "BTF variable in .maps has no ELF symbol"))?;
         if sym.kind != elf::STT_OBJECT {
             return Err(ObjError::map(

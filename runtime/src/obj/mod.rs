@@ -188,6 +188,25 @@ impl Object {
     /// Parses a BPF object. `name` is the object name (see
     /// [`object_name_from_path`]); it prefixes internal map names.
     pub fn parse(bytes: &[u8], name: &str) -> Result<Object, ObjError> {
+        // The ELF reader reads headers in place and needs them 8-aligned;
+        // a slice from `include_bytes!` or a sub-slice may not be (found by
+        // the core_reloc fuzz harness: a valid object refused as "Invalid
+        // ELF header size or alignment"). Parse an aligned copy instead.
+        if bytes.as_ptr() as usize % 8 != 0 {
+            let mut buf = vec![0u8; bytes.len() + 7];
+            let start = (8 - buf.as_ptr() as usize % 8) % 8;
+            let aligned = buf
+                .get_mut(start..start + bytes.len())
+                .ok_or_else(|| ObjError::Elf {
+                    reason: "cannot make an aligned copy".into(),
+                })?;
+            aligned.copy_from_slice(bytes);
+            return Object::parse_aligned(aligned, name);
+        }
+        Object::parse_aligned(bytes, name)
+    }
+
+    fn parse_aligned(bytes: &[u8], name: &str) -> Result<Object, ObjError> {
         let elf = elf::Elf::parse(bytes)?;
         if elf.section_by_name("maps").is_some() {
             return Err(ObjError::LegacyMaps);

@@ -55,6 +55,12 @@ impl Program {
 pub(crate) fn collect(elf: &Elf<'_>) -> Result<Vec<Program>, ObjError> {
     let mut entry = Vec::new();
     let mut text = Vec::new();
+    // Function symbols by section, in one pass: filtering every symbol for
+    // every section is quadratic in a crafted object of many sections.
+    let mut funcs_of: std::collections::HashMap<usize, Vec<_>> = Default::default();
+    for s in elf.symbols.iter().filter(|s| s.kind == elf::STT_FUNC) {
+        funcs_of.entry(usize::from(s.shndx)).or_default().push(s);
+    }
     for sec in elf.sections.iter().filter(|s| s.is_exec()) {
         let is_text = sec.name == ".text";
         let (sec_name, autoload) = match sec.name.strip_prefix('?') {
@@ -71,11 +77,7 @@ pub(crate) fn collect(elf: &Elf<'_>) -> Result<Vec<Program>, ObjError> {
                 ),
             });
         }
-        let mut funcs: Vec<_> = elf
-            .symbols
-            .iter()
-            .filter(|s| s.kind == elf::STT_FUNC && usize::from(s.shndx) == sec.index)
-            .collect();
+        let mut funcs = funcs_of.remove(&sec.index).unwrap_or_default();
         funcs.sort_by_key(|s| s.value);
         if funcs.is_empty() && !sec.data.is_empty() {
             debug!(
