@@ -248,6 +248,7 @@ fn every_loadable_fixture_loads_in_both_core_modes() {
         "attach",
         "ringbuf_flood",
         "perfbuf",
+        "maptypes",
     ] {
         for mode in [CoreMode::Kernel, CoreMode::User] {
             let opts = OpenOptions {

@@ -132,6 +132,13 @@ fn map_handle(
                 quote!(#rt::map::#h::new(lm.fd, #name)),
             )
         }
+        MapType::BLOOM_FILTER => {
+            let v = ty_or_bytes(tg, m.def.btf_value_type_id, m.def.value_size)?;
+            (
+                quote!(#rt::map::BloomFilter<#v>),
+                quote!(#rt::map::BloomFilter::new(lm.fd, #name)),
+            )
+        }
         MapType::STACK_TRACE => (
             quote!(#rt::map::StackTraceMap),
             quote!(#rt::map::StackTraceMap::new(lm.fd, #name)),
@@ -144,12 +151,7 @@ fn map_handle(
                 quote!(#rt::map::PerCpuMap::new(lm.fd, #name)),
             )
         }
-        MapType::HASH
-        | MapType::ARRAY
-        | MapType::LRU_HASH
-        | MapType::LPM_TRIE
-        | MapType::BLOOM_FILTER
-        | MapType::CGROUP_ARRAY => {
+        MapType::HASH | MapType::ARRAY | MapType::LRU_HASH | MapType::LPM_TRIE => {
             let k = ty_or_bytes(tg, m.def.btf_key_type_id, m.def.key_size)?;
             let v = ty_or_bytes(tg, m.def.btf_value_type_id, m.def.value_size)?;
             (
@@ -159,7 +161,9 @@ fn map_handle(
         }
         _ => (
             quote!(#rt::map::UntypedMap),
-            quote!(#rt::map::UntypedMap::new(lm.fd, #name)),
+            quote!(::core::result::Result::<_, #rt::map::MapError>::Ok(
+                #rt::map::UntypedMap::new(lm.fd, #name)
+            )),
         ),
     };
     Ok((ty, ctor))

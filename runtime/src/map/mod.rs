@@ -24,6 +24,7 @@
 //!
 //! Handles are deliberately not `Clone`: one handle owns one fd.
 
+mod bloom;
 mod data;
 mod error;
 mod iter;
@@ -36,6 +37,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::sys::{self, elem_flags, map_type, MapFd, MapInfo, SysError};
 
+pub use bloom::BloomFilter;
 pub use data::{DataMap, FrozenData};
 pub use error::MapError;
 pub use iter::{BatchCursor, Entries, Keys, PerCpuEntries, RawKeys};

@@ -77,3 +77,8 @@ pub mod perfbuf {
 pub mod ksym_typed {
     skelgen_macro::include_bpf!("../fixtures/ksym_typed.bpf.o");
 }
+
+/// `maptypes.bpf.o`.
+pub mod maptypes {
+    skelgen_macro::include_bpf!("../fixtures/maptypes.bpf.o");
+}

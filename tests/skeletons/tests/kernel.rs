@@ -318,3 +318,57 @@ fn layout_program_reads_its_data() {
     // pt.x + pt.y + bits.a + grid[2][3] + ro_limits.hi = 3 - 4 + 5 + 12 + 1000.
     assert_eq!(skel.bss().touched().unwrap(), 1016);
 }
+
+#[test]
+fn every_map_handle_kind_through_the_skeleton() {
+    if !kernel_or_skip() {
+        return;
+    }
+    use skelgen_runtime::map::UpdateFlags;
+    use skelgen_skeleton_tests::maptypes::{types, MaptypesBpf};
+    let skel = MaptypesBpf::open().unwrap().load().unwrap();
+    skel.maps.inbox.push(&99, UpdateFlags::Any).unwrap();
+    let key = types::lpm_key {
+        prefixlen: 16,
+        addr: [10, 1, 0, 0],
+    };
+    skel.maps.lpm.update(&key, &77, UpdateFlags::Any).unwrap();
+    let out = skel
+        .progs
+        .maptypes_run
+        .test_run(TestRun::new().data_in(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(out.retval, 2);
+    let b = skel.bss().read().unwrap();
+    assert_eq!((b.runs, b.popped, b.lpm_hit, b.bloom_hit), (1, 99, 77, 1));
+    // Queue: FIFO; stack: LIFO.
+    assert_eq!(skel.maps.q.peek().unwrap(), Some(1));
+    assert_eq!(
+        (
+            skel.maps.q.pop().unwrap(),
+            skel.maps.q.pop().unwrap(),
+            skel.maps.q.pop().unwrap()
+        ),
+        (Some(1), Some(2), Some(3))
+    );
+    assert_eq!(skel.maps.q.pop().unwrap(), None);
+    assert_eq!(skel.maps.stk.pop().unwrap(), Some(3));
+    // Per-CPU: one value per possible CPU, exactly one CPU ran the program.
+    let per_cpu = skel.maps.pc_hash.lookup(&7).unwrap().unwrap();
+    assert_eq!(
+        per_cpu.len(),
+        skelgen_runtime::sys::num_possible_cpus().unwrap()
+    );
+    assert_eq!(per_cpu.iter().sum::<u64>(), 1);
+    let arr = skel.maps.pc_arr.lookup(&1).unwrap().unwrap();
+    assert_eq!(arr.iter().sum::<u32>(), 5);
+    assert_eq!(skel.maps.lru.lookup(&1).unwrap(), Some(1));
+    // No traces were taken: an empty stack map answers None.
+    assert_eq!(skel.maps.traces.lookup(0).unwrap(), None);
+    // Bloom filter: 42 is in; 7 was never added (no false positive with
+    // a 32-entry filter and one value).
+    assert!(skel.maps.bloom.contains(&42).unwrap());
+    assert!(!skel.maps.bloom.contains(&7).unwrap());
+    skel.maps.bloom.insert(&7).unwrap();
+    assert!(skel.maps.bloom.contains(&7).unwrap());
+}
