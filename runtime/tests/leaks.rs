@@ -3,36 +3,10 @@
 //! in parallel threads would move the counts.
 
 use skelgen_runtime::loader::{OpenObject, OpenOptions};
+use skelgen_test_support::{fd_count, fixture as bytes, kernel as kernel_or_skip};
 
 /// The tests count process-wide fds: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn kernel_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    if root {
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-        panic!("kernel test cannot run: not root");
-    }
-    eprintln!("skipped: not root, cannot load BPF programs");
-    false
-}
-
-fn bytes(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../tests/fixtures/{name}.bpf.o",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 /// Cycles per run: the default suite runs a short count; SKELGEN_LEAK_CYCLES
 /// sets a longer one (10000 for the hardening run).
@@ -52,10 +26,6 @@ fn rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// How many programs or maps the kernel holds that carry one of `names`

@@ -7,34 +7,7 @@ use std::process::Command;
 
 use skelgen_runtime::loader::{CoreMode, LoadError, LoadedObject, OpenObject, OpenOptions};
 use skelgen_runtime::sys::TestRun;
-
-/// Kernel tests skip where not root, except in CI (SKELGEN_REQUIRE_KERNEL=1).
-fn kernel_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    if root {
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-        panic!("kernel test cannot run: not root");
-    }
-    eprintln!("skipped: not root, cannot load BPF programs");
-    false
-}
-
-fn bytes(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../tests/fixtures/{name}.bpf.o",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use skelgen_test_support::{error_chain, fixture as bytes, kernel as kernel_or_skip};
 
 fn open(name: &str) -> OpenObject {
     OpenObject::open(&bytes(name), name, OpenOptions::default()).unwrap()
@@ -257,13 +230,7 @@ fn every_loadable_fixture_loads_in_both_core_modes() {
             };
             let o = OpenObject::open(&bytes(name), name, opts).unwrap();
             if let Err(e) = o.load() {
-                let mut msg = format!("{name} ({mode:?}): {e}");
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg.push_str(&format!(": {s}"));
-                    src = s.source();
-                }
-                panic!("{msg}");
+                panic!("{name} ({mode:?}): {}", error_chain(&e));
             }
         }
     }
@@ -275,12 +242,7 @@ fn strong_missing_kconfig_fails_naming_it() {
         return;
     }
     let e = open("kconfig_strong_missing").load().unwrap_err();
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
+    let msg = error_chain(&e);
     assert!(msg.contains("CONFIG_SKELGEN_STRONG_MISSING"), "{msg}");
 }
 
@@ -291,10 +253,8 @@ fn same_verdict_as_libbpf() {
     if !kernel_or_skip() {
         return;
     }
-    if Command::new("bpftool").arg("version").output().is_err() {
-        if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-            panic!("bpftool missing");
-        }
+    let bpftool = Command::new("bpftool").arg("version").output().is_ok();
+    if !skelgen_test_support::require(bpftool, "bpftool is not installed") {
         return;
     }
     let dir = format!("{}/../tests/fixtures", env!("CARGO_MANIFEST_DIR"));

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use skelgen_test_support::{have_tool as have, require};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
@@ -12,22 +13,6 @@ fn fixtures_dir() -> PathBuf {
 
 fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(format!("{name}.bpf.o"))
-}
-
-/// Kernel and tool tests may skip where the tool or privilege is missing,
-/// except in CI, where `SKELGEN_REQUIRE_KERNEL=1` turns a skip into a failure.
-fn skip(reason: &str) {
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-        panic!("required test cannot run: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn skelgen(args: &[&str]) -> std::process::Output {
@@ -179,8 +164,8 @@ fn bpftool_skeleton_facts(obj: &Path) -> SkeletonFacts {
 
 #[test]
 fn inspect_agrees_with_bpftool_skeleton() {
-    if !have("bpftool") {
-        return skip("bpftool is not installed");
+    if !require(have("bpftool"), "bpftool is not installed") {
+        return;
     }
     for name in LOADABLE.iter().chain(&["vfsstat"]) {
         let path = fixture(name);
@@ -226,18 +211,6 @@ fn inspect_agrees_with_bpftool_skeleton() {
     }
 }
 
-fn is_root() -> bool {
-    // SAFETY-free check: /proc/self/status Uid line.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 fn possible_cpus() -> u64 {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
     text.trim()
@@ -267,16 +240,8 @@ fn bpftool_json(args: &[&str]) -> Value {
 /// and programs the kernel reports with what inspect says.
 #[test]
 fn inspect_agrees_with_bpftool_loadall() {
-    if !have("bpftool") {
-        return skip("bpftool is not installed");
-    }
-    if !is_root() {
-        return skip("not root: cannot load programs");
-    }
-    if !Path::new("/sys/fs/bpf").join(".").exists()
-        || !std::fs::read_to_string("/proc/mounts").is_ok_and(|m| m.contains(" /sys/fs/bpf bpf "))
-    {
-        return skip("bpffs is not mounted at /sys/fs/bpf");
+    if !require(have("bpftool"), "bpftool is not installed") || !skelgen_test_support::kernel() {
+        return;
     }
     for name in LOADABLE {
         let path = fixture(name);
@@ -406,8 +371,8 @@ fn inspect_agrees_with_bpftool_loadall() {
 /// decodes with +alu32, without which it mistakes 32-bit atomics.
 #[test]
 fn disasm_matches_llvm_objdump() {
-    if !have("llvm-objdump") {
-        return skip("llvm-objdump is not installed");
+    if !require(have("llvm-objdump"), "llvm-objdump is not installed") {
+        return;
     }
     for name in ALL_FIXTURES {
         let path = fixture(name);

@@ -9,34 +9,10 @@ use std::sync::Mutex;
 use skelgen_runtime::attach::{self, TcDirection};
 use skelgen_runtime::section::AttachType;
 use skelgen_skeleton_tests::attach::{AttachBpf, OpenAttachBpf};
+use skelgen_test_support::{error_chain, fd_count, kernel as kernel_or_skip};
 
 /// One test at a time: they share lo, the root cgroup and process-wide fd counts.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn kernel_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    });
-    if !root {
-        if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-            panic!("kernel test cannot run: not root");
-        }
-        eprintln!("skipped: not root");
-        return false;
-    }
-    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
-        m.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/tracing"))
-    });
-    if !mounted {
-        let _ = std::process::Command::new("mount")
-            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-            .status();
-    }
-    true
-}
 
 fn open() -> OpenAttachBpf {
     let mut open = AttachBpf::open().unwrap();
@@ -271,16 +247,6 @@ fn kernel_has_kprobes() -> bool {
     std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    msg
-}
-
 /// Links of the kernel whose program is named `name`.
 fn links_of(name: &str) -> usize {
     use skelgen_runtime::sys;
@@ -302,10 +268,6 @@ fn links_of(name: &str) -> usize {
         }
     }
     n
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use skelgen_runtime::skel::TestRun;
 use skelgen_skeleton_tests::xdp_counter::XdpCounterBpf;
+use skelgen_test_support::kernel as kernel_or_skip;
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -17,21 +18,6 @@ fn skeletons_are_send_and_sync() {
     assert_send_sync::<skelgen_skeleton_tests::tp_ringbuf::TpRingbufBpf>();
     assert_send_sync::<skelgen_skeleton_tests::mapinmap::MapinmapBpf>();
     assert_send_sync::<skelgen_skeleton_tests::xdp_counter::OpenXdpCounterBpf>();
-}
-
-fn kernel_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    });
-    if !root {
-        if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-            panic!("kernel test cannot run: not root");
-        }
-        eprintln!("skipped: not root");
-    }
-    root
 }
 
 #[test]

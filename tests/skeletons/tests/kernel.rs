@@ -5,39 +5,7 @@ use skelgen_runtime::skel::{CoreMode, OpenOptions, TestRun};
 use skelgen_skeleton_tests::{
     core, kconfig, keywords, mapinmap, subprogs, tp_ringbuf, xdp_counter,
 };
-
-/// Kernel tests skip where not root, except in CI (SKELGEN_REQUIRE_KERNEL=1).
-fn kernel_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    if root {
-        ensure_tracefs();
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-        panic!("kernel test cannot run: not root");
-    }
-    eprintln!("skipped: not root, cannot load BPF programs");
-    false
-}
-
-fn ensure_tracefs() {
-    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
-        m.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/tracing"))
-    });
-    if !mounted {
-        let _ = std::process::Command::new("mount")
-            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-            .status();
-    }
-}
+use skelgen_test_support::{error_chain, kernel as kernel_or_skip};
 
 fn getpid() -> i32 {
     std::process::id() as i32
@@ -291,12 +259,7 @@ fn strong_missing_kconfig_names_the_option() {
         .load()
         .err()
         .expect("load must fail");
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
+    let msg = error_chain(&e);
     assert!(msg.contains("CONFIG_SKELGEN_STRONG_MISSING"), "{msg}");
 }
 

@@ -1,0 +1,113 @@
+//! What the project's tests share.
+//!
+//! Kernel tests need root (and tracefs, bpffs). Where they cannot run they
+//! skip with a printed reason, except when `SKELGEN_REQUIRE_KERNEL=1` (set
+//! by `.ci/run`), where a skip is a failure.
+#![warn(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+/// Whether the process runs with uid 0.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+/// Whether skips are failures (`SKELGEN_REQUIRE_KERNEL=1`).
+pub fn skips_are_failures() -> bool {
+    std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
+}
+
+/// `true` if `available`; otherwise prints why the test skips and returns
+/// `false`, or panics when skips are failures.
+pub fn require(available: bool, reason: &str) -> bool {
+    if available {
+        return true;
+    }
+    if skips_are_failures() {
+        panic!("required test cannot run: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+    false
+}
+
+/// Gate for tests that load BPF programs: root, with tracefs and bpffs
+/// mounted (mounted here if missing).
+pub fn kernel() -> bool {
+    if !require(is_root(), "not root: cannot load BPF programs") {
+        return false;
+    }
+    mount_if_missing("tracefs", "nodev", "/sys/kernel/tracing");
+    mount_if_missing("bpf", "bpf", "/sys/fs/bpf");
+    true
+}
+
+fn mount_if_missing(fstype: &str, source: &str, target: &str) {
+    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(target))
+    });
+    if !mounted {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", fstype, source, target])
+            .status();
+    }
+}
+
+/// Whether `tool --version` runs.
+pub fn have_tool(tool: &str) -> bool {
+    std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `tests/fixtures` of the workspace.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// The path of fixture `name` (`tests/fixtures/<name>.bpf.o`).
+pub fn fixture_path(name: &str) -> PathBuf {
+    fixtures_dir().join(format!("{name}.bpf.o"))
+}
+
+/// The bytes of fixture `name`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = fixture_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every committed fixture, as (name, bytes), by name.
+pub fn all_fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(fixtures_dir())
+        .expect("tests/fixtures")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let name = p.file_name()?.to_str()?.strip_suffix(".bpf.o")?.to_string();
+            Some((name, std::fs::read(&p).ok()?))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// An error and its causes, one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// Open fds of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
