@@ -18,8 +18,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	e->pid = BPF_CORE_READ(task, tgid);
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
 	u32 k = e->pid; u64 one = 1;
+	bpf_ringbuf_submit(e, 0);
 	bpf_map_update_elem(&counts, &k, &one, 0);
 	return 0;
 }
