@@ -12,6 +12,7 @@ command -v clang >/dev/null || need+=(clang)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v llvm-objdump >/dev/null || need+=(llvm)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -n "$(ls /usr/include/sys/sdt.h /usr/include/*-linux-gnu/sys/sdt.h 2>/dev/null)" ] || need+=(systemtap-sdt-dev)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ]; then
 		echo "test.sh: installing ${need[*]}"

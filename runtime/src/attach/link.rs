@@ -32,6 +32,13 @@ pub(crate) enum Inner {
     },
     /// `SO_ATTACH_BPF` on a socket: detached with `SO_DETACH_BPF`.
     Socket(OwnedFd),
+    /// Several attachments acting as one (the probes of a USDT), released in
+    /// order, then `keep` (what they need while attached, such as USDT spec
+    /// ids) is dropped.
+    Multi {
+        links: Vec<Link>,
+        keep: Box<dyn std::any::Any + Send + Sync>,
+    },
     /// Already detached.
     Gone,
 }
@@ -61,6 +68,21 @@ impl Link {
         }
     }
 
+    /// Several links as one: dropping it releases each of `links`, then
+    /// drops `keep`.
+    pub(crate) fn multi(links: Vec<Link>, keep: Box<dyn std::any::Any + Send + Sync>) -> Self {
+        Link::new(Inner::Multi { links, keep })
+    }
+
+    /// The attachments of a link that stands for several (one per USDT
+    /// probe site); empty for the others.
+    pub fn parts(&self) -> &[Link] {
+        match &self.inner {
+            Inner::Multi { links, .. } => links,
+            _ => &[],
+        }
+    }
+
     /// What kind of attachment this is, for messages.
     pub fn kind(&self) -> &'static str {
         match &self.inner {
@@ -69,13 +91,15 @@ impl Link {
             Inner::Perf { link: None, .. } => "perf event",
             Inner::ProgAttach { .. } => "BPF_PROG_ATTACH attachment",
             Inner::Socket(_) => "socket filter",
+            Inner::Multi { .. } => "multi-probe link",
             Inner::Gone => "detached link",
         }
     }
 
     /// The fd that represents the attachment: the BPF link (also for perf
     /// events attached through a perf link), else the perf event, the
-    /// attach target (cgroup, map) or the socket.
+    /// attach target (cgroup, map) or the socket; `None` for a multi-probe
+    /// link (see [`parts`](Link::parts)).
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Bpf(fd) => Some(fd.as_fd()),
@@ -85,7 +109,7 @@ impl Link {
             Inner::Perf { perf, .. } => Some(perf.as_fd()),
             Inner::ProgAttach { target, .. } => Some(target.as_fd()),
             Inner::Socket(sock) => Some(sock.as_fd()),
-            Inner::Gone => None,
+            Inner::Multi { .. } | Inner::Gone => None,
         }
     }
 
@@ -211,6 +235,20 @@ fn release(inner: Inner) -> Result<(), AttachError> {
                 kind: "socket filter",
                 source: Box::new(source),
             })?;
+        }
+        Inner::Multi { mut links, keep } => {
+            // Every part is released even if one fails; the first error is
+            // reported.
+            let mut first = Ok(());
+            for mut link in links.drain(..) {
+                let inner = std::mem::replace(&mut link.inner, Inner::Gone);
+                let result = release(inner);
+                if first.is_ok() {
+                    first = result;
+                }
+            }
+            drop(keep);
+            first?;
         }
         Inner::Gone => {}
     }

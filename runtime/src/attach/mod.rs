@@ -11,12 +11,14 @@
 //! | `iter/<name>` | `BPF_LINK_CREATE` (`BPF_TRACE_ITER`) |
 //! | `kprobe/<func>[+off]`, `kretprobe/...`, `ksyscall/...` | kprobe PMU, else tracefs `kprobe_events` |
 //! | `uprobe/<binary>:<func>[+off]`, `uretprobe/...` | uprobe PMU, else tracefs `uprobe_events` |
+//! | `usdt/<binary>:<provider>:<name>` | one uprobe per probe site with specs in the object's USDT maps ([`auto_attach_with`]) |
 //! | anything else, and the above without a target | not attached automatically: `Ok(None)` |
 
 mod elf;
 mod error;
 mod link;
 mod tracefs;
+mod usdt;
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -25,6 +27,10 @@ use std::path::{Path, PathBuf};
 pub use elf::{func_file_offset, resolve_binary, LIBRARY_DIRS};
 pub use error::{AttachError, Who};
 pub use link::Link;
+pub use usdt::{
+    attach_usdt, parse_usdt_notes, AttachContext, UsdtArg, UsdtArgLocation, UsdtError, UsdtNote,
+    UsdtNotes, UsdtSpec, USDT_MAX_ARGS, USDT_SPEC_SIZE,
+};
 
 use crate::section::{self, AttachTarget as SecTarget, AttachType, AutoAttach};
 use crate::sys::{
@@ -59,6 +65,18 @@ pub fn auto_attach(
     prog: BorrowedFd<'_>,
     prog_name: &str,
     section: &str,
+) -> Result<Option<Link>, AttachError> {
+    auto_attach_with(prog, prog_name, section, &AttachContext::default())
+}
+
+/// [`auto_attach`] with the object's maps that some sections need: `usdt/...`
+/// programs attach only with `attach.usdt_specs` (and, on kernels without
+/// BPF cookies, `attach.usdt_ip_to_id`).
+pub fn auto_attach_with(
+    prog: BorrowedFd<'_>,
+    prog_name: &str,
+    section: &str,
+    attach: &AttachContext<'_>,
 ) -> Result<Option<Link>, AttachError> {
     let ctx = Ctx {
         prog,
@@ -113,12 +131,16 @@ pub fn auto_attach(
             binary,
             provider,
             name,
-        } => {
-            return Err(ctx.unsupported(
-                format!("USDT {binary}:{provider}:{name}"),
-                "USDT attachment is not implemented by skelgen yet",
-            ))
-        }
+        } => usdt::usdt(
+            ctx,
+            None,
+            binary,
+            provider,
+            name,
+            0,
+            attach.usdt_specs,
+            attach.usdt_ip_to_id,
+        )?,
         SecTarget::KprobeMulti { pattern, .. } => {
             return Err(ctx.unsupported(
                 format!("kprobe.multi {pattern}"),
