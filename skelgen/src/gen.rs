@@ -291,11 +291,28 @@ pub(crate) fn skeleton(
         attach_calls.push(quote! {
             if let ::core::result::Result::Ok(fd) = self.progs.#f.fd() {
                 if self.links.#f.is_none() {
-                    self.links.#f = #rt::attach::auto_attach(fd, #name, #section)?;
+                    self.links.#f = #rt::attach::auto_attach_with(fd, #name, #section, &ctx)?;
                 }
             }
         });
     }
+
+    // USDT programs read their argument specs from the maps usdt.bpf.h
+    // declares; attach() hands them to the runtime.
+    let usdt_map = |c_name: &str| {
+        obj.maps
+            .iter()
+            .any(|m| m.name == c_name && matches!(m.kind, MapKind::Btf { .. }))
+            .then(|| ident(&sanitize(c_name)))
+    };
+    let usdt_specs = match usdt_map("__bpf_usdt_specs") {
+        Some(f) => quote!(::core::option::Option::Some(self.maps.#f.map_fd())),
+        None => quote!(::core::option::Option::None),
+    };
+    let usdt_ip = match usdt_map("__bpf_usdt_ip_to_spec_id") {
+        Some(f) => quote!(::core::option::Option::Some(self.maps.#f.map_fd())),
+        None => quote!(::core::option::Option::None),
+    };
 
     // Global data: images before load, views after.
     let mut open_data_fields = Vec::new();
@@ -525,7 +542,12 @@ pub(crate) fn skeleton(
             /// Attaches every program whose section names its target
             /// (tracepoints, raw tracepoints, BTF-typed tracing, ...).
             pub fn attach(&mut self) -> ::core::result::Result<(), #rt::attach::AttachError> {
+                let ctx = #rt::attach::AttachContext {
+                    usdt_specs: #usdt_specs,
+                    usdt_ip_to_id: #usdt_ip,
+                };
                 #(#attach_calls)*
+                let _ = &ctx;
                 ::core::result::Result::Ok(())
             }
 
