@@ -7,11 +7,9 @@
 //! systemtap-sdt-dev); without them they print why and pass, unless
 //! `SKELGEN_REQUIRE_KERNEL=1`.
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
 use skelgen_runtime::attach::{
     self, AttachContext, AttachError, UsdtArg, UsdtArgLocation, UsdtError, UsdtSpec, USDT_SPEC_SIZE,
@@ -19,6 +17,7 @@ use skelgen_runtime::attach::{
 use skelgen_runtime::loader::{LoadedObject, OpenObject, OpenOptions};
 use skelgen_runtime::sys::MapFd;
 use skelgen_test_support as support;
+use skelgen_test_support::usdt::{target, Target};
 
 const EM_X86_64: u16 = 62;
 
@@ -395,81 +394,6 @@ fn kernel() -> Option<(MutexGuard<'static, ()>, PathBuf)> {
             support::require(false, reason);
             None
         }
-    }
-}
-
-/// `tests/usdt/usdt_target` built once per run.
-fn target() -> &'static Result<PathBuf, String> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/usdt");
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("usdt_target");
-        let result = Command::new("gcc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&out)
-            .arg(format!("{src}/usdt_target.c"))
-            .arg(format!("{src}/usdt_sema.c"))
-            .output();
-        match result {
-            Err(e) => Err(format!("cannot run gcc: {e}")),
-            Ok(o) if !o.status.success() => Err(format!(
-                "gcc could not build tests/usdt (is systemtap-sdt-dev installed for \
-                 <sys/sdt.h>?):\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            )),
-            Ok(_) => Ok(out),
-        }
-    })
-}
-
-/// The running target program, driven a line at a time.
-struct Target {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Target {
-    fn spawn(path: &PathBuf) -> Target {
-        let mut child = Command::new(path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Target {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn send(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        line.trim().to_owned()
-    }
-
-    fn fire(&mut self, probe: &str) {
-        assert_eq!(self.send(probe), "ok", "{probe}");
-    }
-
-    fn semaphore(&mut self) -> u32 {
-        self.send("semaphore").parse().unwrap()
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,6 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod usdt;
+use std::sync::{Mutex, MutexGuard};
+
 /// Whether the process runs with uid 0.
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -81,7 +84,8 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every committed fixture, as (name, bytes), by name.
+/// Every committed fixture, as (name, bytes), by name. Panics if there is
+/// none (a broken checkout).
 pub fn all_fixtures() -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(fixtures_dir())
         .expect("tests/fixtures")
@@ -92,6 +96,7 @@ pub fn all_fixtures() -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     v.sort();
+    assert!(!v.is_empty(), "no fixtures found");
     v
 }
 
@@ -110,4 +115,17 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// Open fds of this process.
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// The test binary's lock, for tests that must not overlap: ones that
+/// count the process's fds or whose triggers would reach each other's
+/// programs. One lock per test binary; a test that failed holding it does
+/// not fail the others (poisoning is ignored).
+///
+/// With [`kernel`]: `let Some(_k) = kernel().then(serial) else { return };`
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
