@@ -67,13 +67,13 @@ fn tracepoint_raw_tp_and_tp_btf_fire_through_attach() {
     // Sections without a target are left for explicit calls.
     assert!(skel.links.handle_uprobe.is_none() && skel.links.handle_tc.is_none());
     for _ in 0..3 {
-        std::os::unix::process::parent_id();
+        let _ = std::os::unix::process::parent_id();
     }
     let b = skel.bss().read().unwrap();
     assert_eq!((b.tracepoint_hits, b.raw_tp_hits, b.tp_btf_hits), (3, 3, 3));
     // Dropping a link detaches its program.
     skel.links.handle_raw_tp = None;
-    std::os::unix::process::parent_id();
+    let _ = std::os::unix::process::parent_id();
     let b = skel.bss().read().unwrap();
     assert_eq!((b.tracepoint_hits, b.raw_tp_hits), (4, 3));
 }
@@ -124,7 +124,7 @@ fn uprobe_and_uretprobe_on_this_binary_and_on_libc() {
     )
     .unwrap();
     for _ in 0..2 {
-        std::os::unix::process::parent_id();
+        let _ = std::os::unix::process::parent_id();
     }
     assert_eq!(libc_skel.bss().uprobe_hits().unwrap(), 2);
 }
@@ -235,7 +235,7 @@ fn kprobes_and_fentry_are_refused_with_the_reason() {
     open.progs.fentry_vfs_open.set_autoload(false);
     open.progs.fentry_vfs_create.set_autoload(false);
     let mut skel = open.load().unwrap();
-    let e = skel.attach().err().expect("kprobes cannot attach here");
+    let e = skel.attach().expect_err("kprobes cannot attach here");
     let msg = error_chain(&e);
     assert!(
         msg.contains("kprobe") && msg.contains("CONFIG_KPROBES"),
