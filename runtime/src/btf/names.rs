@@ -170,7 +170,15 @@ impl NameIndex {
     fn build(btf: &Btf) -> NameIndex {
         let mut keys = Vec::with_capacity(btf.len() as usize);
         btf.collect_names(&mut keys);
-        radix_sort_by_hash(&mut keys);
+        // Keys are (hash << 32 | id) and collected in id order, so a plain
+        // sort gives the same order as the stable radix sort. The radix
+        // sort's count arrays (512 KiB, zeroed twice) only pay off on large
+        // BTF such as vmlinux; an object's own BTF has tens of names.
+        if keys.len() < RADIX_SORT_MIN {
+            keys.sort_unstable();
+        } else {
+            radix_sort_by_hash(&mut keys);
+        }
         let hashes: Vec<u32> = keys.iter().map(|&k| (k >> 32) as u32).collect();
         let mut ids: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
         // Within a run of equal hashes, order by name so that each name is
@@ -205,6 +213,9 @@ impl NameIndex {
         run.get(start..start + len).unwrap_or(&[])
     }
 }
+
+/// Below this many names a comparison sort beats the radix sort.
+const RADIX_SORT_MIN: usize = 16 * 1024;
 
 impl Btf {
     fn name_index(&self) -> &NameIndex {
@@ -248,6 +259,19 @@ mod tests {
             assert_eq!(hash_c_string(&c), Some(hash_name(&name)), "len {len}");
             assert_eq!(hash_c_string(&name), None);
         }
+    }
+
+    #[test]
+    fn small_and_large_sorts_agree() {
+        // Keys as built: hash in the high half, ids ascending in the low.
+        let keys: Vec<u64> = (0..5000u64)
+            .map(|id| (id * 2654435761 % 977) << 32 | id)
+            .collect();
+        let mut a = keys.clone();
+        a.sort_unstable();
+        let mut b = keys;
+        radix_sort_by_hash(&mut b);
+        assert_eq!(a, b);
     }
 
     #[test]
