@@ -10,7 +10,6 @@
 use std::net::UdpSocket;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use skelgen_runtime::attach::{
@@ -19,47 +18,10 @@ use skelgen_runtime::attach::{
 use skelgen_runtime::btf::{Btf, Kind};
 use skelgen_runtime::section::{AttachType, ProgType};
 use skelgen_runtime::sys::{map_type, MapCreate, MapFd, ProgLoad};
+use skelgen_test_support::kernel_serial;
 
 // ---------------------------------------------------------------------------
 // harness
-
-static KERNEL: Mutex<()> = Mutex::new(());
-
-/// The kernel lock, or `None` (after saying why) when the tests cannot run.
-fn kernel() -> Option<MutexGuard<'static, ()>> {
-    // The effective uid, from /proc (no libc call needed).
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") {
-            panic!("SKELGEN_REQUIRE_KERNEL=1 but not running as root");
-        }
-        eprintln!("skipping: attach tests need root (BPF_PROG_LOAD, perf_event_open)");
-        return None;
-    }
-    let guard = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_tracefs();
-    Some(guard)
-}
-
-fn ensure_tracefs() {
-    if Path::new("/sys/kernel/tracing/events").is_dir()
-        || Path::new("/sys/kernel/debug/tracing/events").is_dir()
-    {
-        return;
-    }
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-        .status()
-        .expect("run mount");
-    assert!(status.success(), "mount -t tracefs failed");
-}
 
 fn tgid() -> u32 {
     std::process::id()
@@ -227,7 +189,7 @@ fn count_getppid(counter: &Counter, link: Link) {
 
 #[test]
 fn tracepoint_auto_attach() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::Tracepoint, ours(), 0);
     for section in [
@@ -256,7 +218,7 @@ fn tracepoint_auto_attach() {
 
 #[test]
 fn raw_tracepoint_and_pin() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let filter = Filter {
         tgid: Some(tgid()),
@@ -309,7 +271,7 @@ fn vmlinux_id(name: &str, kind: Kind) -> u32 {
 
 #[test]
 fn tp_btf_auto_attach() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let filter = Filter {
         tgid: Some(tgid()),
@@ -330,7 +292,7 @@ fn tp_btf_auto_attach() {
 
 #[test]
 fn fentry_is_refused_by_this_kernel() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let btf = Btf::from_vmlinux().expect("vmlinux BTF");
     let (func, btf_id) = ["__x64_sys_getppid", "__do_sys_getppid", "vfs_read"]
@@ -356,7 +318,7 @@ fn fentry_is_refused_by_this_kernel() {
 
 #[test]
 fn kprobe_error_names_missing_files() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let prog = Counter::new().load(ProgType::Kprobe, Filter::default(), 0);
     let has_pmu = Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
     let has_legacy = Path::new("/sys/kernel/tracing/kprobe_events").exists()
@@ -436,7 +398,7 @@ fn count_calls(counter: &Counter, link: Link, call: &dyn Fn()) {
 
 #[test]
 fn uprobe_on_own_function() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::Kprobe, ours(), 0);
     let exe = exe();
@@ -486,7 +448,7 @@ fn uprobe_on_own_function() {
 
 #[test]
 fn uprobe_on_libc_by_library_name() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::Kprobe, ours(), 0);
     // libc's getppid(): only the tests of this file call it, one at a time.
@@ -510,7 +472,7 @@ fn uprobe_events() -> String {
 
 #[test]
 fn legacy_uprobe_events_are_removed() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::Kprobe, ours(), 0);
     let exe = exe();
@@ -563,7 +525,7 @@ fn legacy_uprobe_events_are_removed() {
 
 #[test]
 fn perf_event_cpu_clock() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::PerfEvent, ours(), 0);
     let events = attach::open_cpu_clock_events(1000, None).unwrap();
@@ -625,7 +587,7 @@ const LO: u32 = 1;
 
 #[test]
 fn xdp_on_lo() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::Xdp, Filter::default(), 2); // XDP_PASS
     assert!(attach::auto_attach(prog.as_fd(), "x", "xdp")
@@ -637,7 +599,7 @@ fn xdp_on_lo() {
 
 #[test]
 fn tc_on_lo() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::SchedCls, Filter::default(), 0); // TC_ACT_OK
     assert!(attach::auto_attach(prog.as_fd(), "t", "tc")
@@ -651,7 +613,7 @@ fn tc_on_lo() {
 
 #[test]
 fn cgroup_skb_egress() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load_with(ProgType::CgroupSkb, Filter::default(), 1, |p| {
         p.expected_attach_type(AttachType::CgroupInetEgress.as_u32())
@@ -666,7 +628,7 @@ fn cgroup_skb_egress() {
 
 #[test]
 fn socket_filter_on_udp_socket() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let counter = Counter::new();
     let prog = counter.load(ProgType::SocketFilter, Filter::default(), 0xffff);
     assert!(attach::auto_attach(prog.as_fd(), "s", "socket")
@@ -808,7 +770,7 @@ mod fixture {
 
     #[test]
     fn auto_attach_every_program_then_drive_them() {
-        let Some(_k) = kernel() else { return };
+        let Some(_k) = kernel_serial() else { return };
         let o = load();
         // What a skeleton's attach() does: every program, by its section.
         let mut links = Vec::new();
@@ -921,7 +883,7 @@ fn return_const(ret: i32) -> Vec<u8> {
 
 #[test]
 fn iter_auto_attach_and_read() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let btf_id = vmlinux_id("bpf_iter_task", Kind::Func);
     let insns = return_const(0);
     let prog = ProgLoad::new(ProgType::Tracing.as_u32(), &insns, "GPL")
@@ -949,7 +911,7 @@ fn iter_auto_attach_and_read() {
 
 #[test]
 fn sockmap_prog_attach_detaches_on_drop() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     const SOCKMAP: u32 = 15;
     let map = MapCreate::new(SOCKMAP, 4, 4, 4).create().unwrap();
     let insns = return_const(1); // SK_PASS
@@ -982,7 +944,7 @@ fn libc_enoent() -> i32 {
 
 #[test]
 fn netfilter_link() {
-    let Some(_k) = kernel() else { return };
+    let Some(_k) = kernel_serial() else { return };
     let insns = return_const(1); // NF_ACCEPT
     let prog = match ProgLoad::new(ProgType::Netfilter.as_u32(), &insns, "GPL")
         .expected_attach_type(AttachType::Netfilter.as_u32())

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use skelgen_runtime::btf::ext::{BtfExt, CoreReloKind};
 use skelgen_runtime::btf::{Btf, BtfError, FuncLinkage, Kind, TypeKind, VarLinkage};
+use skelgen_test_support::{have_tool, require};
 
 // ---------------------------------------------------------------------------
 // A tiny BTF builder: types as raw words, strings appended as named.
@@ -1047,19 +1048,13 @@ fn ext_bad_input() {
 // Real data: the running kernel, and what clang emits.
 // ---------------------------------------------------------------------------
 
-fn require_kernel() -> bool {
-    std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
-}
-
-fn skip(reason: &str) {
-    assert!(!require_kernel(), "SKELGEN_REQUIRE_KERNEL=1 but {reason}");
-    eprintln!("skipped: {reason}");
-}
-
 #[test]
 fn vmlinux_task_struct() {
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        return skip("/sys/kernel/btf/vmlinux is absent");
+    if !require(
+        Path::new("/sys/kernel/btf/vmlinux").exists(),
+        "/sys/kernel/btf/vmlinux is absent",
+    ) {
+        return;
     }
     let btf = Btf::from_vmlinux().unwrap();
     assert!(btf.len() > 1000);
@@ -1127,6 +1122,9 @@ char LICENSE[] __attribute__((section("license"))) = "GPL";
 /// Compiles `CLANG_SOURCE` and returns (.BTF, .BTF.ext), or None if clang is missing.
 fn compile_with_clang() -> Option<(Vec<u8>, Vec<u8>)> {
     use object::{Object, ObjectSection};
+    if !require(have_tool("clang"), "clang is not installed") {
+        return None;
+    }
     let dir = std::env::temp_dir().join(format!("skelgen-btf-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let src: PathBuf = dir.join("kinds.bpf.c");
@@ -1137,14 +1135,8 @@ fn compile_with_clang() -> Option<(Vec<u8>, Vec<u8>)> {
         .arg(&src)
         .arg("-o")
         .arg(&obj)
-        .output();
-    let out = match out {
-        Ok(out) => out,
-        Err(e) => {
-            skip(&format!("clang not runnable: {e}"));
-            return None;
-        }
-    };
+        .output()
+        .expect("run clang");
     assert!(
         out.status.success(),
         "clang failed: {}",

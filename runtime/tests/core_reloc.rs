@@ -143,8 +143,8 @@ fn fixture_against_its_own_btf_is_ambiguous() {
 #[test]
 fn fixture_agrees_with_libbpf() {
     let Some(vmlinux) = kernel_btf() else { return };
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/core.bpf.o");
-    let Some(libbpf) = libbpf_patches(path) else {
+    let path = skelgen_test_support::fixture_path("core");
+    let Some(libbpf) = libbpf_patches(path.to_str().expect("utf-8 path")) else {
         return;
     };
     let fx = Fixture::load();

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use object::{Object, ObjectSection, SectionKind};
 use skelgen_runtime::insn::*;
+use skelgen_test_support::{have_tool, require};
 
 /// Arithmetic, memory, branches, calls, global data, byte swaps: every cpu
 /// version compiles it.
@@ -173,25 +174,8 @@ int asm_forms(void *ctx)
 
 /// Whether a test that needs clang and llvm-objdump may skip without them.
 fn tools_available() -> bool {
-    let runs = |tool: &str| {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    let missing: Vec<&str> = ["clang", "llvm-objdump"]
-        .into_iter()
-        .filter(|t| !runs(t))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("SKELGEN_REQUIRE_KERNEL=1 but {missing:?} not runnable");
-    }
-    eprintln!("skipped: {missing:?} not installed");
-    false
+    require(have_tool("clang"), "clang is not installed")
+        && require(have_tool("llvm-objdump"), "llvm-objdump is not installed")
 }
 
 struct TempDir(PathBuf);

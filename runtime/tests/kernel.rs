@@ -14,17 +14,14 @@ use skelgen_runtime::kernel::{
     KernelConfig, KernelError, KsymKind, LinuxFacts,
 };
 use skelgen_runtime::obj::{DataKind, Extern, ExternKind, Object};
+use skelgen_test_support::{self as support, is_root, require};
 
 // ---------------------------------------------------------------------------
 // Helpers
 
 fn fixture(name: &str) -> Object {
-    let path = format!(
-        "{}/../tests/fixtures/{name}.bpf.o",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    Object::parse(&bytes, name).unwrap_or_else(|e| panic!("{path}: {e}"))
+    Object::parse(&support::fixture(name), name)
+        .unwrap_or_else(|e| panic!("{}: {e}", support::fixture_path(name).display()))
 }
 
 fn kconfig_image(obj: &Object) -> Vec<u8> {
@@ -56,29 +53,6 @@ fn read_at<'a>(obj: &Object, image: &'a [u8], name: &str) -> &'a [u8] {
 
 fn i32_at(obj: &Object, image: &[u8], name: &str) -> i32 {
     i32::from_ne_bytes(read_at(obj, image, name).try_into().unwrap())
-}
-
-fn required() -> bool {
-    std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1")
-}
-
-/// Skips (returns false after saying why) unless `what` holds; fails instead
-/// under `SKELGEN_REQUIRE_KERNEL=1`.
-fn need(test: &str, ok: bool, what: &str) -> bool {
-    if !ok {
-        assert!(!required(), "{test}: SKELGEN_REQUIRE_KERNEL=1 but {what}");
-        eprintln!("{test}: skipped, {what}");
-    }
-    ok
-}
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        == Some("0")
 }
 
 fn has_system_config() -> bool {
@@ -335,7 +309,7 @@ fn bad_module_names_are_refused() {
 fn kernel_version_matches_uname() {
     let out = std::process::Command::new("uname").arg("-r").output();
     let Ok(out) = out else {
-        need("kernel_version_matches_uname", false, "no uname binary");
+        require(false, "no uname binary");
         return;
     };
     let release = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -364,11 +338,7 @@ fn kernel_version_matches_uname() {
 
 #[test]
 fn system_config_has_bpf_syscall() {
-    if !need(
-        "system_config_has_bpf_syscall",
-        has_system_config(),
-        "no /boot/config-* nor /proc/config.gz",
-    ) {
+    if !require(has_system_config(), "no /boot/config-* nor /proc/config.gz") {
         return;
     }
     let config = KernelConfig::read_system().unwrap();
@@ -388,8 +358,7 @@ fn system_config_has_bpf_syscall() {
 
 #[test]
 fn kallsyms_finds_stext() {
-    if !need(
-        "kallsyms_finds_stext",
+    if !require(
         Path::new(kernel::KALLSYMS_PATH).exists(),
         "no /proc/kallsyms",
     ) {
@@ -399,8 +368,7 @@ fn kallsyms_finds_stext() {
     assert!(syms.contains("_stext"));
     let kptr_restrict =
         std::fs::read_to_string("/proc/sys/kernel/kptr_restrict").unwrap_or_default();
-    if !need(
-        "kallsyms_finds_stext",
+    if !require(
         is_root() && kptr_restrict.trim() != "2",
         "addresses need root and kptr_restrict < 2",
     ) {
@@ -412,8 +380,7 @@ fn kallsyms_finds_stext() {
 
 #[test]
 fn vmlinux_btf_has_kfunc_and_var() {
-    if !need(
-        "vmlinux_btf_has_kfunc_and_var",
+    if !require(
         Path::new("/sys/kernel/btf/vmlinux").exists(),
         "no /sys/kernel/btf/vmlinux",
     ) {
@@ -485,11 +452,7 @@ fn ext_clone(obj: &Object, name: &str) -> Extern {
 
 #[test]
 fn kconfig_fixture_on_this_kernel() {
-    if !need(
-        "kconfig_fixture_on_this_kernel",
-        has_system_config(),
-        "no kernel config file",
-    ) {
+    if !require(has_system_config(), "no kernel config file") {
         return;
     }
     let obj = fixture("kconfig");
@@ -535,8 +498,7 @@ fn kconfig_fixture_on_this_kernel() {
 
 #[test]
 fn syscall_wrapper_detected() {
-    if !need(
-        "syscall_wrapper_detected",
+    if !require(
         Path::new(kernel::KALLSYMS_PATH).exists(),
         "no /proc/kallsyms",
     ) {

@@ -15,27 +15,10 @@ use skelgen_runtime::map::{
 use skelgen_runtime::sys::{
     self, map_flags, map_type, prog_type, Access, FakeReturn, MapCreate, MapFd, Mmap, ProgLoad,
 };
+use skelgen_test_support::kernel;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
-/// Whether the kernel can be used; says why not (or panics when required).
-fn kernel(test: &str) -> bool {
-    if effective_uid() == Some(0) {
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("{test}: SKELGEN_REQUIRE_KERNEL=1 but not running as root");
-    }
-    eprintln!("{test}: skipped, needs root for bpf(2)");
-    false
-}
 
 fn create(t: u32, key: u32, value: u32, max: u32) -> MapFd {
     MapCreate::new(t, key, value, max)
@@ -67,7 +50,7 @@ fn errno(e: &MapError) -> Option<i32> {
 
 #[test]
 fn typed_hash_element_ops() {
-    if !kernel("typed_hash_element_ops") {
+    if !kernel() {
         return;
     }
     let map: Map<u32, u64> = Map::new(create(map_type::HASH, 4, 8, 16), "counts").unwrap();
@@ -119,7 +102,7 @@ fn typed_hash_element_ops() {
 
 #[test]
 fn typed_handles_refuse_wrong_sizes_and_types() {
-    if !kernel("typed_handles_refuse_wrong_sizes_and_types") {
+    if !kernel() {
         return;
     }
     let err = Map::<u64, u64>::new(create(map_type::HASH, 4, 8, 4), "pids").unwrap_err();
@@ -157,7 +140,7 @@ fn typed_handles_refuse_wrong_sizes_and_types() {
 
 #[test]
 fn keys_and_iter_survive_deletion() {
-    if !kernel("keys_and_iter_survive_deletion") {
+    if !kernel() {
         return;
     }
     let map: Map<u32, u64> = Map::new(create(map_type::HASH, 4, 8, 64), "walk").unwrap();
@@ -213,7 +196,7 @@ fn keys_and_iter_survive_deletion() {
 
 #[test]
 fn batch_ops_on_hash_and_array() {
-    if !kernel("batch_ops_on_hash_and_array") {
+    if !kernel() {
         return;
     }
     let map: Map<u32, u64> = Map::new(create(map_type::HASH, 4, 8, 256), "batch").unwrap();
@@ -305,7 +288,7 @@ fn batch_ops_on_hash_and_array() {
 
 #[test]
 fn percpu_values_use_an_eight_byte_stride() {
-    if !kernel("percpu_values_use_an_eight_byte_stride") {
+    if !kernel() {
         return;
     }
     let cpus = sys::num_possible_cpus().unwrap();
@@ -371,7 +354,7 @@ fn percpu_values_use_an_eight_byte_stride() {
 
 #[test]
 fn queue_and_stack_push_pop_peek() {
-    if !kernel("queue_and_stack_push_pop_peek") {
+    if !kernel() {
         return;
     }
     let q: Queue<u64> = Queue::new(create(map_type::QUEUE, 0, 8, 3), "q").unwrap();
@@ -410,7 +393,7 @@ fn queue_and_stack_push_pop_peek() {
 
 #[test]
 fn prog_array_holds_an_xdp_program() {
-    if !kernel("prog_array_holds_an_xdp_program") {
+    if !kernel() {
         return;
     }
     let prog = xdp_prog();
@@ -435,7 +418,7 @@ fn prog_array_holds_an_xdp_program() {
 
 #[test]
 fn map_of_maps_returns_inner_ids() {
-    if !kernel("map_of_maps_returns_inner_ids") {
+    if !kernel() {
         return;
     }
     let template = create(map_type::ARRAY, 4, 8, 4);
@@ -473,7 +456,7 @@ fn map_of_maps_returns_inner_ids() {
 
 #[test]
 fn stack_trace_ring_buffer_and_perf_array_handles() {
-    if !kernel("stack_trace_ring_buffer_and_perf_array_handles") {
+    if !kernel() {
         return;
     }
     let traces = StackTraceMap::new(create(map_type::STACK_TRACE, 4, 8 * 127, 16), "st").unwrap();
@@ -505,7 +488,7 @@ fn stack_trace_ring_buffer_and_perf_array_handles() {
 
 #[test]
 fn untyped_map_works_in_bytes() {
-    if !kernel("untyped_map_works_in_bytes") {
+    if !kernel() {
         return;
     }
     let map = UntypedMap::new(create(map_type::HASH, 8, 12, 8), "legacy");
@@ -593,7 +576,7 @@ fn data_checks(mut data: DataMap<Bss>) {
 
 #[test]
 fn data_map_through_mapping_and_through_syscalls() {
-    if !kernel("data_map_through_mapping_and_through_syscalls") {
+    if !kernel() {
         return;
     }
     let mapped = DataMap::<Bss>::new(
@@ -633,7 +616,7 @@ fn data_map_through_mapping_and_through_syscalls() {
 
 #[test]
 fn frozen_data_is_a_stable_copy() {
-    if !kernel("frozen_data_is_a_stable_copy") {
+    if !kernel() {
         return;
     }
     let rodata = |name: &str| {

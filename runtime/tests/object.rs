@@ -6,14 +6,11 @@ use skelgen_runtime::btf::{TypeKind, VarLinkage};
 use skelgen_runtime::obj::{
     DataKind, ExternKind, KconfigType, Map, MapKind, MapType, Object, RelocKind, SlotTarget,
 };
+use skelgen_test_support::{self as support, all_fixtures, fixtures_dir};
 
 fn fixture(name: &str) -> Object {
-    let path = format!(
-        "{}/../tests/fixtures/{name}.bpf.o",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    Object::parse(&bytes, name).unwrap_or_else(|e| panic!("{path}: {e}"))
+    Object::parse(&support::fixture(name), name)
+        .unwrap_or_else(|e| panic!("{}: {e}", support::fixture_path(name).display()))
 }
 
 fn map<'a>(obj: &'a Object, name: &str) -> &'a Map {
@@ -445,17 +442,10 @@ fn core_fixture() {
 /// size, DATASEC variables lie inside their section.
 #[test]
 fn every_fixture_is_consistent() {
-    let dir = format!("{}/../tests/fixtures", env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.to_string_lossy().ends_with(".bpf.o") {
-            continue;
-        }
+    for (name, bytes) in all_fixtures() {
         n += 1;
-        let bytes = std::fs::read(&path).unwrap();
-        let obj =
-            Object::parse(&bytes, "fixture").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let obj = Object::parse(&bytes, "fixture").unwrap_or_else(|e| panic!("{name}: {e}"));
         for p in &obj.programs {
             for r in &p.relocs {
                 assert!(r.insn < p.insn_count(), "{}: reloc past the end", p.name);
@@ -469,7 +459,11 @@ fn every_fixture_is_consistent() {
         let _ = (VarLinkage::Static, KconfigType::Bool, SlotTarget::Map(0));
         let _ = ExternKind::Kfunc { proto: 0 };
     }
-    assert!(n >= 5, "only {n} fixtures found in {dir}");
+    assert!(
+        n >= 5,
+        "only {n} fixtures found in {}",
+        fixtures_dir().display()
+    );
 }
 
 #[test]

@@ -2,29 +2,7 @@
 
 use proptest::prelude::*;
 use skelgen_runtime::obj::{ObjError, Object};
-
-fn fixture_bytes(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../tests/fixtures/{name}.bpf.o",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn all_fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = format!("{}/../tests/fixtures", env!("CARGO_MANIFEST_DIR"));
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            let name = p.file_name()?.to_str()?.to_string();
-            name.ends_with(".bpf.o")
-                .then(|| (name.clone(), std::fs::read(&p).unwrap()))
-        })
-        .collect();
-    v.sort();
-    v
-}
+use skelgen_test_support::{all_fixtures, error_chain, fixture as fixture_bytes};
 
 #[test]
 fn not_elf() {
@@ -119,12 +97,7 @@ fn corrupted_btf_reports_the_section() {
     let mut c = b.clone();
     c[pos + 12..pos + 16].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
     let e = Object::parse(&c, "x").unwrap_err();
-    let msg = format!(
-        "{e}: {}",
-        std::error::Error::source(&e)
-            .map(|s| s.to_string())
-            .unwrap_or_default()
-    );
+    let msg = error_chain(&e);
     assert!(msg.contains(".BTF"), "{msg}");
 }
 

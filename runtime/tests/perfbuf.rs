@@ -14,27 +14,10 @@ use skelgen_runtime::loader::{LoadedObject, OpenObject, OpenOptions};
 use skelgen_runtime::map::PerfEventArrayMap;
 use skelgen_runtime::perfbuf::{PerfBufError, PerfBuffer};
 use skelgen_runtime::sys::{self, TestRun};
+use skelgen_test_support::{fixture as bytes, kernel};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
-/// Whether the kernel can be used; says why not (or panics when required).
-fn kernel(test: &str) -> bool {
-    if effective_uid() == Some(0) {
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("{test}: SKELGEN_REQUIRE_KERNEL=1 but not running as root");
-    }
-    eprintln!("{test}: skipped, needs root for bpf(2)");
-    false
-}
 
 const MAGIC: u32 = 0xfeed_beef;
 
@@ -70,12 +53,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let path = format!(
-        "{}/../tests/fixtures/perfbuf.bpf.o",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut obj = OpenObject::open(&bytes, "perfbuf", OpenOptions::default())
+    let mut obj = OpenObject::open(&bytes("perfbuf"), "perfbuf", OpenOptions::default())
         .unwrap()
         .load()
         .unwrap();
@@ -168,7 +146,7 @@ fn poll_until(pb: &mut PerfBuffer<'_>, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn samples_arrive_in_order_per_cpu() {
-    if !kernel("samples_arrive_in_order_per_cpu") {
+    if !kernel() {
         return;
     }
     const RUNS: u32 = 2000;
@@ -208,7 +186,7 @@ fn samples_arrive_in_order_per_cpu() {
 
 #[test]
 fn a_stalled_consumer_is_told_what_was_lost() {
-    if !kernel("a_stalled_consumer_is_told_what_was_lost") {
+    if !kernel() {
         return;
     }
     // One 4 KiB page per CPU holds 128 samples of 32 bytes.
@@ -246,7 +224,7 @@ fn a_stalled_consumer_is_told_what_was_lost() {
 
 #[test]
 fn dropping_the_buffer_empties_the_array() {
-    if !kernel("dropping_the_buffer_empties_the_array") {
+    if !kernel() {
         return;
     }
     let f = fixture();
@@ -275,7 +253,7 @@ fn dropping_the_buffer_empties_the_array() {
 
 #[test]
 fn bad_page_counts_are_refused() {
-    if !kernel("bad_page_counts_are_refused") {
+    if !kernel() {
         return;
     }
     let f = fixture();

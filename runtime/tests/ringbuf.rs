@@ -14,27 +14,10 @@ use skelgen_runtime::loader::{LoadedObject, OpenObject, OpenOptions};
 use skelgen_runtime::map::RingBufMap;
 use skelgen_runtime::ringbuf::{RingBufError, RingBuffer};
 use skelgen_runtime::sys::{map_type, prog_type, MapCreate, ProgLoad, TestRun};
+use skelgen_test_support::{fixture as bytes, kernel};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
-/// Whether the kernel can be used; says why not (or panics when required).
-fn kernel(test: &str) -> bool {
-    if effective_uid() == Some(0) {
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") {
-        panic!("{test}: SKELGEN_REQUIRE_KERNEL=1 but not running as root");
-    }
-    eprintln!("{test}: skipped, needs root for bpf(2)");
-    false
-}
 
 const MAGIC: u32 = 0x5eed_5eed;
 
@@ -77,12 +60,12 @@ fn flood() -> Flood {
 
 /// `ringbuf_flood` with its ring resized to `ring_bytes` before load.
 fn flood_with_ring(ring_bytes: Option<u32>) -> Flood {
-    let path = format!(
-        "{}/../tests/fixtures/ringbuf_flood.bpf.o",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut open = OpenObject::open(&bytes, "ringbuf_flood", OpenOptions::default()).unwrap();
+    let mut open = OpenObject::open(
+        &bytes("ringbuf_flood"),
+        "ringbuf_flood",
+        OpenOptions::default(),
+    )
+    .unwrap();
     if let Some(size) = ring_bytes {
         let rb = open.object().maps.iter().position(|m| m.name == "rb");
         open.map_settings_mut(rb.unwrap()).unwrap().max_entries = size;
@@ -155,7 +138,7 @@ impl Checker {
 /// wrapped by the tests below.
 #[test]
 fn a_million_samples_arrive_in_order_with_none_dropped() {
-    if !kernel("a_million_samples_arrive_in_order_with_none_dropped") {
+    if !kernel() {
         return;
     }
     const TOTAL: u64 = 1_000_000;
@@ -191,7 +174,7 @@ fn a_million_samples_arrive_in_order_with_none_dropped() {
 
 #[test]
 fn the_16k_ring_wraps_many_times_in_order() {
-    if !kernel("the_16k_ring_wraps_many_times_in_order") {
+    if !kernel() {
         return;
     }
     // 500 of the 511 records that fit: each chunk nearly wraps the ring.
@@ -217,7 +200,7 @@ fn the_16k_ring_wraps_many_times_in_order() {
 
 #[test]
 fn a_stalled_consumer_sees_drops_and_then_resumes_in_order() {
-    if !kernel("a_stalled_consumer_sees_drops_and_then_resumes_in_order") {
+    if !kernel() {
         return;
     }
     let f = flood();
@@ -238,7 +221,7 @@ fn a_stalled_consumer_sees_drops_and_then_resumes_in_order() {
 
 #[test]
 fn poll_waits_for_the_kernel_wakeup() {
-    if !kernel("poll_waits_for_the_kernel_wakeup") {
+    if !kernel() {
         return;
     }
     let f = flood();
@@ -279,7 +262,7 @@ fn poll_waits_for_the_kernel_wakeup() {
 
 #[test]
 fn several_maps_share_one_epoll() {
-    if !kernel("several_maps_share_one_epoll") {
+    if !kernel() {
         return;
     }
     let (a, b) = (flood(), flood());
@@ -309,7 +292,7 @@ fn several_maps_share_one_epoll() {
 
 #[test]
 fn a_callback_returning_nonzero_stops_and_is_reported() {
-    if !kernel("a_callback_returning_nonzero_stops_and_is_reported") {
+    if !kernel() {
         return;
     }
     let f = flood();
@@ -424,7 +407,7 @@ fn wrap_producer(rb: &RingBufMap, counter: &impl AsFd) -> OwnedFd {
 
 #[test]
 fn records_straddling_the_ring_end_and_discards_come_out_right() {
-    if !kernel("records_straddling_the_ring_end_and_discards_come_out_right") {
+    if !kernel() {
         return;
     }
     // 340 * 48 bytes < 16 KiB: each chunk nearly wraps the ring, and one
@@ -489,7 +472,7 @@ fn records_straddling_the_ring_end_and_discards_come_out_right() {
 async fn async_ring_buffer_wakes_on_samples() {
     use skelgen_runtime::ringbuf::AsyncRingBuffer;
 
-    if !kernel("async_ring_buffer_wakes_on_samples") {
+    if !kernel() {
         return;
     }
     let f = flood();

@@ -10,44 +10,16 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 
 use skelgen_runtime::sys::{
     self, elem_flags, map_flags, map_type, prog_type, Access, BatchOpts, Cmd, Epoll, EpollEvent,
     FakeReturn, LinkCreate, LinkExtra, LinkTarget, MapCreate, MapFd, Mmap, ObjKind, PerfEventAttr,
     ProgLoad, SysError, TestRun,
 };
+use skelgen_test_support::{fd_count, kernel_serial, serial};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-static KERNEL: Mutex<()> = Mutex::new(());
-
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
-
-/// The test lock, or `None` (after saying why) when the kernel cannot be used.
-fn kernel(test: &str) -> Option<MutexGuard<'static, ()>> {
-    if effective_uid() != Some(0) {
-        if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") {
-            panic!("{test}: SKELGEN_REQUIRE_KERNEL=1 but not running as root");
-        }
-        eprintln!("{test}: skipped, needs root for bpf(2)");
-        return None;
-    }
-    Some(exclusive())
-}
-
-/// The lock every test that opens fds holds, so that the fd-count test sees only
-/// its own.
-fn exclusive() -> MutexGuard<'static, ()> {
-    KERNEL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// One raw instruction in native byte order.
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
@@ -72,12 +44,6 @@ fn return_const(value: i32) -> Vec<u8> {
     [insn(MOV64_IMM, 0, 0, 0, value), insn(EXIT, 0, 0, 0, 0)].concat()
 }
 
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn dev_null() -> OwnedFd {
     File::open("/dev/null").expect("open /dev/null").into()
 }
@@ -91,9 +57,7 @@ fn u32_key(k: u32) -> [u8; 4] {
 
 #[test]
 fn hash_map_element_and_batch_commands() {
-    let Some(_k) = kernel("hash_map_element_and_batch_commands") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let map = MapCreate::new(map_type::HASH, 4, 8, 64)
         .name("sys_test_hash")
         .create()
@@ -197,9 +161,7 @@ fn hash_map_element_and_batch_commands() {
 
 #[test]
 fn mmapable_array_through_map_and_mapping_then_freeze() {
-    let Some(_k) = kernel("mmapable_array_through_map_and_mapping_then_freeze") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let map = MapCreate::new(map_type::ARRAY, 4, 8, 4)
         .flags(map_flags::MMAPABLE)
         .name("sys_test_mmap")
@@ -243,9 +205,7 @@ fn mmapable_array_through_map_and_mapping_then_freeze() {
 
 #[test]
 fn percpu_values_are_sized_per_cpu() {
-    let Some(_k) = kernel("percpu_values_are_sized_per_cpu") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let cpus = sys::num_possible_cpus().unwrap();
     assert_eq!(cpus, sys::possible_cpus().unwrap().len());
     let map = MapCreate::new(map_type::PERCPU_ARRAY, 4, 4, 1)
@@ -260,9 +220,7 @@ fn percpu_values_are_sized_per_cpu() {
 
 #[test]
 fn xdp_program_test_run_and_info() {
-    let Some(_k) = kernel("xdp_program_test_run_and_info") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let insns = return_const(2); // XDP_PASS
     let prog = ProgLoad::new(prog_type::XDP, &insns, "GPL")
         .name("sys_test_xdp")
@@ -320,9 +278,7 @@ fn xdp_program_test_run_and_info() {
 
 #[test]
 fn verifier_rejection_carries_the_log() {
-    let Some(_k) = kernel("verifier_rejection_carries_the_log") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let insns = insn(EXIT, 0, 0, 0, 0);
     let err = ProgLoad::new(prog_type::XDP, &insns, "GPL")
         .name("bad")
@@ -349,9 +305,7 @@ fn verifier_rejection_carries_the_log() {
 
 #[test]
 fn map_info_by_fd_and_id() {
-    let Some(_k) = kernel("map_info_by_fd_and_id") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let map = MapCreate::new(map_type::HASH, 8, 16, 32)
         .name("sys-test-info")
         .create()
@@ -374,9 +328,7 @@ fn map_info_by_fd_and_id() {
 
 #[test]
 fn btf_load_info_and_rejection() {
-    let Some(_k) = kernel("btf_load_info_and_rejection") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     // Header, `int`, strings "\0int\0".
     let mut btf = Vec::new();
     btf.extend_from_slice(&0xeb9fu16.to_ne_bytes());
@@ -403,9 +355,7 @@ fn btf_load_info_and_rejection() {
 
 #[test]
 fn pin_and_get() {
-    let Some(_k) = kernel("pin_and_get") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     if !mounts
         .lines()
@@ -431,9 +381,7 @@ fn pin_and_get() {
 
 #[test]
 fn raw_tracepoint_and_perf_event_links() {
-    let Some(_k) = kernel("raw_tracepoint_and_perf_event_links") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let insns = return_const(0);
 
     let raw = ProgLoad::new(prog_type::RAW_TRACEPOINT, &insns, "GPL")
@@ -495,9 +443,7 @@ fn raw_tracepoint_and_perf_event_links() {
 
 #[test]
 fn tcx_link_on_loopback() {
-    let Some(_k) = kernel("tcx_link_on_loopback") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     // TCX_NEXT (-1): defer to the next program, so the link changes nothing.
     let insns = return_const(-1);
     let prog = ProgLoad::new(prog_type::SCHED_CLS, &insns, "GPL")
@@ -529,9 +475,7 @@ fn tcx_link_on_loopback() {
 
 #[test]
 fn no_fd_leaks_over_create_drop_cycles() {
-    let Some(_k) = kernel("no_fd_leaks_over_create_drop_cycles") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     // Warm up the probes and lazy statics that keep nothing open but may allocate.
     let _ = sys::num_possible_cpus();
     let before = fd_count();
@@ -556,9 +500,7 @@ fn no_fd_leaks_over_create_drop_cycles() {
 
 #[test]
 fn feature_probes_on_this_kernel() {
-    let Some(_k) = kernel("feature_probes_on_this_kernel") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release.trim().split(['.', '-']);
     let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -579,9 +521,7 @@ fn feature_probes_on_this_kernel() {
 
 #[test]
 fn host_facts() {
-    let Some(_k) = kernel("host_facts") else {
-        return;
-    };
+    let Some(_k) = kernel_serial() else { return };
     assert!(!sys::possible_cpus().unwrap().is_empty());
     assert!(!sys::online_cpus().unwrap().is_empty());
     let (_, hard_before) = sys::memlock_rlimit().unwrap();
@@ -598,7 +538,7 @@ fn host_facts() {
 #[test]
 fn epoll_reports_readable_fds() {
     // No bpf(2) here: runs as any user.
-    let _fds = exclusive();
+    let _fds = serial();
     let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     let epoll = Epoll::new().unwrap();
     epoll.add(&b, sys::EPOLLIN, 42).unwrap();
@@ -631,7 +571,7 @@ const LOG_TRUE_SIZE: usize = 140;
 
 #[test]
 fn fake_eperm_is_a_clear_permission_error() {
-    let _fds = exclusive();
+    let _fds = serial();
     let calls = Rc::new(RefCell::new(Vec::new()));
     let seen = calls.clone();
     let (map_err, prog_err) = sys::with_fake(
@@ -669,7 +609,7 @@ fn fake_eperm_is_a_clear_permission_error() {
 
 #[test]
 fn fake_e2big_and_einval_keep_the_detail() {
-    let _fds = exclusive();
+    let _fds = serial();
     let err = sys::with_fake(
         |_| FakeReturn::Errno(libc::E2BIG),
         || {
@@ -686,7 +626,7 @@ fn fake_e2big_and_einval_keep_the_detail() {
 
 #[test]
 fn fake_log_grows_on_enospc_until_it_fits() {
-    let _fds = exclusive();
+    let _fds = serial();
     let sizes = Rc::new(RefCell::new(Vec::new()));
     let seen = sizes.clone();
     let err = sys::with_fake(
@@ -742,7 +682,7 @@ fn fake_log_grows_on_enospc_until_it_fits() {
 
 #[test]
 fn fake_log_true_size_is_used_when_the_kernel_reports_it() {
-    let _fds = exclusive();
+    let _fds = serial();
     let sizes = Rc::new(RefCell::new(Vec::new()));
     let seen = sizes.clone();
     let loaded = sys::with_fake(
@@ -770,7 +710,7 @@ fn fake_log_true_size_is_used_when_the_kernel_reports_it() {
 
 #[test]
 fn fake_eagain_is_retried() {
-    let _fds = exclusive();
+    let _fds = serial();
     let calls = Rc::new(RefCell::new(0));
     let count = calls.clone();
     let loaded = sys::with_fake(
@@ -808,7 +748,7 @@ fn fake_eagain_is_retried() {
 
 #[test]
 fn fake_outputs_reach_the_caller_and_values_are_not_fds() {
-    let _fds = exclusive();
+    let _fds = serial();
     // The fake writes `retval` (offset 4) and `duration` (offset 36) as the kernel would.
     let out = sys::with_fake(
         |call| {
@@ -835,7 +775,7 @@ fn fake_outputs_reach_the_caller_and_values_are_not_fds() {
 
 #[test]
 fn fake_is_per_thread_and_restored() {
-    let _fds = exclusive();
+    let _fds = serial();
     sys::with_fake(
         |_| FakeReturn::Errno(libc::ENOSYS),
         || {

@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use skelgen::{BuildError, Builder};
+use skelgen_test_support::{fixtures_dir, have_tool, require};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .canonicalize()
-        .expect("tests/fixtures")
+    fixtures_dir().canonicalize().expect("tests/fixtures")
 }
 
 /// A fresh output directory per test.
@@ -18,17 +16,6 @@ fn out_dir(test: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("out dir");
     dir
-}
-
-fn have_clang() -> bool {
-    let ok = std::process::Command::new("clang")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("clang not found: skipping");
-    }
-    ok
 }
 
 fn vfsstat(out: &Path) -> Builder {
@@ -43,7 +30,7 @@ fn vfsstat(out: &Path) -> Builder {
 
 #[test]
 fn builds_a_fixture_and_reports_every_header() {
-    if !have_clang() {
+    if !require(have_tool("clang"), "clang is not installed") {
         return;
     }
     let out = out_dir("fixture");
@@ -99,7 +86,7 @@ fn builds_a_fixture_and_reports_every_header() {
 
 #[test]
 fn the_skeleton_is_written_only_when_it_changes() {
-    if !have_clang() {
+    if !require(have_tool("clang"), "clang is not installed") {
         return;
     }
     let out = out_dir("unchanged");
@@ -117,7 +104,7 @@ fn the_skeleton_is_written_only_when_it_changes() {
 
 #[test]
 fn user_flags_come_after_the_defaults() {
-    if !have_clang() {
+    if !require(have_tool("clang"), "clang is not installed") {
         return;
     }
     let out = out_dir("flags");
@@ -143,7 +130,7 @@ fn user_flags_come_after_the_defaults() {
 
 #[test]
 fn a_clang_error_carries_clangs_message() {
-    if !have_clang() {
+    if !require(have_tool("clang"), "clang is not installed") {
         return;
     }
     let out = out_dir("clang-error");

@@ -5,12 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use skelgen_test_support::{fixture_path, fixtures_dir};
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(workspace().join("tests/fixtures"))
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".bpf.o"))
@@ -76,7 +78,7 @@ fn output_file_and_name() {
     let dir = std::env::temp_dir().join(format!("skelgen-cli-o-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out_file = dir.join("x.rs");
-    let obj = workspace().join("tests/fixtures/xdp_counter.bpf.o");
+    let obj = fixture_path("xdp_counter");
     let out = skelgen(&[
         obj.to_str().unwrap(),
         "-o",
@@ -158,7 +160,7 @@ fn every_fixture_skeleton_compiles_against_the_runtime_alone() {
 /// CLI says so on stderr and still generates.
 #[test]
 fn old_clang_enums_are_warned_about() {
-    let obj = workspace().join("tests/fixtures/layout.bpf.o");
+    let obj = fixture_path("layout");
     let out = skelgen(&[obj.to_str().unwrap()]);
     assert!(out.status.success());
     assert!(!out.stdout.is_empty());

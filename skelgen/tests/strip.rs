@@ -6,52 +6,31 @@ use std::process::Command;
 use proptest::prelude::*;
 use skelgen::strip::{strip_debug, StripError};
 use skelgen_runtime::obj::Object;
+use skelgen_test_support::{all_fixtures, fixture_path, have_tool, require};
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
-fn all_fixtures() -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(fixtures_dir())
-        .expect("tests/fixtures")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            let name = p.file_name()?.to_str()?.to_string();
-            name.ends_with(".bpf.o")
-                .then(|| (name, std::fs::read(&p).expect("read fixture")))
-        })
-        .collect();
-    v.sort();
-    assert!(!v.is_empty(), "no fixtures found");
-    v
-}
-
-/// Section names, as llvm-objdump (an independent ELF reader) lists them;
-/// `None` without llvm-objdump.
-fn section_names(dir: &Path, bytes: &[u8]) -> Option<Vec<String>> {
+/// Section names, as llvm-objdump (an independent ELF reader) lists them.
+fn section_names(dir: &Path, bytes: &[u8]) -> Vec<String> {
     let path = dir.join("sections.bpf.o");
     std::fs::write(&path, bytes).expect("write");
     let out = Command::new("llvm-objdump")
         .arg("-h")
         .arg(&path)
         .output()
-        .ok()?;
+        .expect("run llvm-objdump");
     assert!(
         out.status.success(),
         "llvm-objdump -h: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     // "  3 kprobe/vfs_read 00000030 0000000000000000 TEXT"
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                let mut words = l.split_whitespace();
-                words.next()?.parse::<usize>().ok()?;
-                words.next().map(str::to_string)
-            })
-            .collect(),
-    )
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.next()?.parse::<usize>().ok()?;
+            words.next().map(str::to_string)
+        })
+        .collect()
 }
 
 /// Everything in the model the runtime uses, with section indices replaced
@@ -77,21 +56,19 @@ fn model(bytes: &[u8], file: &str) -> String {
     out
 }
 
-fn objdump(path: &Path) -> Option<String> {
+fn objdump(path: &Path) -> String {
     let out = Command::new("llvm-objdump")
         .args(["-d", "-r"])
         .arg(path)
         .output()
-        .ok()?;
+        .expect("run llvm-objdump");
     assert!(out.status.success(), "llvm-objdump {}", path.display());
     let text = String::from_utf8_lossy(&out.stdout);
     // The first lines name the file.
-    Some(
-        text.lines()
-            .filter(|l| !l.contains(".bpf.o:"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
+    text.lines()
+        .filter(|l| !l.contains(".bpf.o:"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn tmp_dir(name: &str) -> PathBuf {
@@ -103,16 +80,20 @@ fn tmp_dir(name: &str) -> PathBuf {
 #[test]
 fn every_fixture_keeps_its_model() {
     let dir = tmp_dir("model");
+    let objdump = require(
+        have_tool("llvm-objdump"),
+        "llvm-objdump is not installed: no section list check",
+    );
     for (name, bytes) in all_fixtures() {
         let stripped = strip_debug(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let before = model(&bytes, &name);
         let after = model(&stripped, &name);
         assert!(before == after, "{name}: model differs after stripping");
 
-        let Some(names) = section_names(&dir, &stripped) else {
-            eprintln!("llvm-objdump not found: skipping the section list check");
+        if !objdump {
             continue;
-        };
+        }
+        let names = section_names(&dir, &stripped);
         assert!(
             !names
                 .iter()
@@ -137,16 +118,16 @@ fn stripping_is_idempotent() {
 
 #[test]
 fn disassembly_is_unchanged() {
+    if !require(have_tool("llvm-objdump"), "llvm-objdump is not installed") {
+        return;
+    }
     let dir = tmp_dir("objdump");
     for (name, bytes) in all_fixtures() {
         let stripped = strip_debug(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (a, b) = (dir.join("orig.bpf.o"), dir.join("stripped.bpf.o"));
         std::fs::write(&a, &bytes).expect("write");
         std::fs::write(&b, &stripped).expect("write");
-        let (Some(da), Some(db)) = (objdump(&a), objdump(&b)) else {
-            eprintln!("llvm-objdump not found: skipping the disassembly comparison");
-            return;
-        };
+        let (da, db) = (objdump(&a), objdump(&b));
         assert!(da.contains("exit"), "{name}: no disassembly?\n{da}");
         assert_eq!(da, db, "{name}: llvm-objdump -d -r differs");
     }
@@ -165,12 +146,12 @@ fn size_ratios() {
         let stripped = strip_debug(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let ratio = stripped.len() as f64 / bytes.len() as f64;
         let reference = {
-            let out = dir.join(&name);
+            let out = dir.join(format!("{name}.bpf.o"));
             Command::new("llvm-strip")
                 .arg("--strip-debug")
                 .arg("-o")
                 .arg(&out)
-                .arg(fixtures_dir().join(&name))
+                .arg(fixture_path(&name))
                 .status()
                 .ok()
                 .filter(|s| s.success())

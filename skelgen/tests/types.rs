@@ -11,6 +11,7 @@ use quote::quote;
 use skelgen::types::{sanitize, DatasecField, GenError, TypeGen};
 use skelgen_runtime::btf::{Btf, TypeKind};
 use skelgen_runtime::obj::Object;
+use skelgen_test_support::fixtures_dir;
 
 // ---------------------------------------------------------------------------
 // Hand-made BTF.
@@ -508,10 +509,6 @@ fn btf_len(b: &B) -> u32 {
 
 // ---------------------------------------------------------------------------
 // Every fixture, compiled.
-
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
 
 /// A generated DATASEC struct: section name, Rust path, fields.
 type Datasec = (String, TokenStream, Vec<DatasecField>);

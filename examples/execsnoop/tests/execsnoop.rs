@@ -5,34 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
-/// Kernel tests skip where not root, except in CI (SKELGEN_REQUIRE_KERNEL=1).
-fn kernel_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-    });
-    if root {
-        ensure_tracefs();
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-        panic!("kernel test cannot run: not root");
-    }
-    eprintln!("skipped: not root, cannot load BPF programs");
-    false
-}
-
-fn ensure_tracefs() {
-    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
-        m.lines()
-            .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/tracing"))
-    });
-    if !mounted {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
-            .status();
-    }
-}
+use skelgen_test_support::kernel as kernel_or_skip;
 
 /// Starts execsnoop with `args`, waits for its header (it prints it once
 /// attached), runs `trigger`, and returns everything it printed.

@@ -5,21 +5,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Kernel tests skip where not root, except in CI (SKELGEN_REQUIRE_KERNEL=1).
-fn kernel_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-    });
-    if root {
-        return true;
-    }
-    if std::env::var("SKELGEN_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
-        panic!("kernel test cannot run: not root");
-    }
-    eprintln!("skipped: not root, cannot load BPF programs");
-    false
-}
+use skelgen_test_support::kernel as kernel_or_skip;
 
 /// Runs runqlat with `args` while four threads sleep 1 ms and yield in a
 /// loop (every wakeup is a run-queue wait); returns its stdout.

@@ -9,6 +9,7 @@ use skelgen_runtime::btf::{Btf, Kind, TypeKind};
 use skelgen_runtime::co_re::{relocate_program, CoreTarget, RelocStats};
 use skelgen_runtime::insn::Insn;
 use skelgen_runtime::obj::Object;
+use skelgen_test_support::{fixture, have_tool, require};
 
 use super::support::*;
 use CoreReloKind::*;
@@ -21,9 +22,7 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn load() -> Fixture {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/core.bpf.o");
-        let bytes = std::fs::read(path).expect("fixture");
-        let obj = Object::parse(&bytes, "core").expect("core.bpf.o parses");
+        let obj = Object::parse(&fixture("core"), "core").expect("core.bpf.o parses");
         let prog = obj.program("core_getppid").expect("program").clone();
         let btf = obj.btf.as_ref().expect("BTF");
         let ext = obj.btf_ext.as_ref().expect("BTF.ext");
@@ -241,11 +240,8 @@ pub fn check_fixture_against(target: Arc<Btf>) -> (Fixture, RelocStats) {
 pub fn kernel_btf() -> Option<Arc<Btf>> {
     match Btf::from_vmlinux() {
         Ok(btf) => Some(Arc::new(btf)),
-        Err(e) if std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1") => {
-            panic!("SKELGEN_REQUIRE_KERNEL=1 but the kernel BTF is unusable: {e}")
-        }
         Err(e) => {
-            eprintln!("skipping: no kernel BTF ({e})");
+            require(false, &format!("no kernel BTF ({e})"));
             None
         }
     }
@@ -254,12 +250,13 @@ pub fn kernel_btf() -> Option<Arc<Btf>> {
 /// What libbpf (through `bpftool -d prog loadall`, which logs every CO-RE
 /// patch) did to each instruction: `Seen` per instruction index.
 pub fn libbpf_patches(object: &str) -> Option<HashMap<usize, Seen>> {
-    let require = std::env::var("SKELGEN_REQUIRE_KERNEL").as_deref() == Ok("1");
     let skip = |why: String| {
-        assert!(!require, "SKELGEN_REQUIRE_KERNEL=1 but {why}");
-        eprintln!("skipping the libbpf comparison: {why}");
+        require(false, &format!("the libbpf comparison: {why}"));
         None
     };
+    if !require(have_tool("bpftool"), "bpftool is not installed") {
+        return None;
+    }
     let fs_type = std::process::Command::new("stat")
         .args(["-f", "-c", "%T", "/sys/fs/bpf"])
         .output();
@@ -269,12 +266,9 @@ pub fn libbpf_patches(object: &str) -> Option<HashMap<usize, Seen>> {
     let pin = format!("/sys/fs/bpf/skelgen_core_reloc_{}", std::process::id());
     let out = std::process::Command::new("bpftool")
         .args(["-d", "prog", "loadall", object, &pin])
-        .output();
+        .output()
+        .expect("run bpftool");
     let _ = std::fs::remove_dir_all(&pin);
-    let out = match out {
-        Ok(out) => out,
-        Err(e) => return skip(format!("bpftool cannot run: {e}")),
-    };
     let log = String::from_utf8_lossy(&out.stderr);
     let mut patches = HashMap::new();
     for line in log.lines() {

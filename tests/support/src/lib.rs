@@ -121,11 +121,18 @@ pub fn fd_count() -> usize {
 /// count the process's fds or whose triggers would reach each other's
 /// programs. One lock per test binary; a test that failed holding it does
 /// not fail the others (poisoning is ignored).
-///
-/// With [`kernel`]: `let Some(_k) = kernel().then(serial) else { return };`
 pub fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`serial`], then [`kernel`]: the lock when kernel tests can run, `None`
+/// (after saying why) when they cannot. The lock comes first, so that the
+/// check (which reads /proc and may run `mount`) opens no fds while another
+/// test holds the lock and counts its own.
+pub fn kernel_serial() -> Option<MutexGuard<'static, ()>> {
+    let guard = serial();
+    kernel().then_some(guard)
 }
