@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use skelgen_runtime::obj::{DataKind, Map, MapKind, MapType, Object};
 
@@ -462,7 +462,7 @@ pub(crate) fn skeleton(
     let open_doc = format!(" The `{object_name}` BPF object, opened and not yet loaded.");
     let _ = Span::call_site();
 
-    Ok(quote! {
+    Ok(printable_docs(quote! {
         /// Rust types for the object's BTF types and global-data sections.
         #[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, clippy::all)]
         pub mod types {
@@ -580,7 +580,58 @@ pub(crate) fn skeleton(
 
             #(#open_data_methods)*
         }
-    })
+    }))
+}
+
+/// Rewrites every `#[doc = "..."]` so that it prints as a `///` comment
+/// that still lexes and compiles: docs quote names from the object, and the
+/// generate fuzz target found a section name holding a CR, which
+/// prettyplease printed into a comment that no longer parsed ("bare CR not
+/// allowed in doc-comment").
+fn printable_docs(tokens: TokenStream) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(g) => {
+                let mut inner = printable_docs(g.stream());
+                if g.delimiter() == Delimiter::Bracket {
+                    inner = printable_doc_attr(inner);
+                }
+                let mut group = Group::new(g.delimiter(), inner);
+                group.set_span(g.span());
+                TokenTree::Group(group)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// `doc = "text"` with its text escaped by [`doc_text`]; anything else as is.
+fn printable_doc_attr(attr: TokenStream) -> TokenStream {
+    let tts: Vec<TokenTree> = attr.clone().into_iter().collect();
+    if let [TokenTree::Ident(name), TokenTree::Punct(eq), TokenTree::Literal(lit)] = tts.as_slice()
+    {
+        if name == "doc" && eq.as_char() == '=' {
+            if let Ok(text) = syn::parse2::<syn::LitStr>(TokenTree::Literal(lit.clone()).into()) {
+                let text = doc_text(&text.value());
+                return quote!(#name #eq #text);
+            }
+        }
+    }
+    attr
+}
+
+/// Control characters (which end or break a `///` line) and the
+/// bidirectional-text controls (rejected in comments by rustc's
+/// `text_direction_codepoint_in_comment` lint) written as escapes.
+fn doc_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() => c.escape_default().to_string(),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// A valid empty BTF blob (header only, one NUL string), for objects

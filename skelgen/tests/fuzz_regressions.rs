@@ -53,3 +53,43 @@ fn obj_parse_regressions_through_the_generator() {
         harness::generate(&bytes);
     }
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../tests/fixtures/{name}.bpf.o",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Found by `generate` (crash-cr-in-section-name): a CR in a section name
+/// went verbatim into a `///` doc comment, which no longer lexes ("bare CR
+/// not allowed in doc-comment"). Control characters and the bidirectional
+/// text controls rustc rejects in comments are now escaped in every doc.
+#[test]
+fn control_characters_in_names_are_escaped_in_docs() {
+    for (replacement, escaped) in [
+        ("\r", "\\r"),
+        ("\n", "\\n"),
+        ("\u{7f}", "\\u{7f}"),
+        ("\u{202e}", "\\u{202e}"),
+    ] {
+        let mut elf = fixture("vfsstat");
+        // The linker tail-merges "fentry/vfs_fsync" into ".relfentry/...".
+        let old = b".relfentry/vfs_fsync\0";
+        let at = elf
+            .windows(old.len())
+            .position(|w| w == old)
+            .expect("section name in .strtab");
+        // Same length: the replacement overwrites the start of "vfs_fsync".
+        let new = replacement.as_bytes();
+        elf[at + 11..at + 11 + new.len()].copy_from_slice(new);
+        harness::generate(&elf);
+        let code = skelgen::generate(&elf, &skelgen::Options::new().name("fuzz_bpf"))
+            .unwrap_or_else(|e| panic!("{replacement:?}: {e}"));
+        assert!(
+            code.contains(&format!("SEC(\"fentry/{escaped}")),
+            "{replacement:?} not escaped as {escaped}"
+        );
+    }
+}
