@@ -5,7 +5,7 @@ use skelgen_runtime::skel::{CoreMode, OpenOptions, TestRun};
 use skelgen_skeleton_tests::{
     core, kconfig, keywords, mapinmap, subprogs, tp_ringbuf, xdp_counter,
 };
-use skelgen_test_support::{error_chain, kernel as kernel_or_skip};
+use skelgen_test_support::{error_chain, kernel_serial};
 
 fn getpid() -> i32 {
     std::process::id() as i32
@@ -21,9 +21,10 @@ fn gettid() -> i32 {
 
 #[test]
 fn xdp_counter_through_the_skeleton() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let mut open = xdp_counter::XdpCounterBpf::open().unwrap();
     assert_eq!(open.rodata_bar().bar_magic, 0xba4ba4);
     open.rodata_bar_mut().bar_drop_len = 60;
@@ -45,9 +46,10 @@ fn xdp_counter_through_the_skeleton() {
 
 #[test]
 fn subprograms_through_the_skeleton() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let skel = subprogs::SubprogsBpf::open().unwrap().load().unwrap();
     let out = skel
         .progs
@@ -70,9 +72,10 @@ fn subprograms_through_the_skeleton() {
 
 #[test]
 fn tail_call_and_inner_maps_through_the_skeleton() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let skel = mapinmap::MapinmapBpf::open().unwrap().load().unwrap();
     let out = skel
         .progs
@@ -89,9 +92,10 @@ fn tail_call_and_inner_maps_through_the_skeleton() {
 
 #[test]
 fn keyword_names_work() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let skel = keywords::KeywordsBpf::open().unwrap().load().unwrap();
     let out = skel
         .progs
@@ -119,9 +123,10 @@ fn keyword_names_work() {
 
 #[test]
 fn tracepoint_ringbuf_counts_our_getppid_calls() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let mut open = tp_ringbuf::TpRingbufBpf::open().unwrap();
     open.rodata_mut().targ_tgid = getpid();
     let mut skel = open.load().unwrap();
@@ -201,25 +206,28 @@ fn core_values(mode: CoreMode) {
 
 #[test]
 fn core_reads_match_the_kernel_in_kernel_mode() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     core_values(CoreMode::Kernel);
 }
 
 #[test]
 fn core_reads_match_the_kernel_in_user_mode() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     core_values(CoreMode::User);
 }
 
 #[test]
 fn kconfig_values_are_the_kernels() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let mut open = kconfig::KconfigBpf::open().unwrap();
     open.rodata_mut().targ_tgid = getpid();
     let mut skel = open.load().unwrap();
@@ -251,9 +259,10 @@ fn kconfig_values_are_the_kernels() {
 
 #[test]
 fn strong_missing_kconfig_names_the_option() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let e = skelgen_skeleton_tests::kconfig_strong_missing::KconfigStrongMissingBpf::open()
         .unwrap()
         .load()
@@ -265,9 +274,10 @@ fn strong_missing_kconfig_names_the_option() {
 
 #[test]
 fn layout_program_reads_its_data() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     let skel = skelgen_skeleton_tests::layout::LayoutBpf::open()
         .unwrap()
         .load()
@@ -284,9 +294,10 @@ fn layout_program_reads_its_data() {
 
 #[test]
 fn every_map_handle_kind_through_the_skeleton() {
-    if !kernel_or_skip() {
+    // One at a time: the programs count every getppid() of this process.
+    let Some(_serial) = kernel_serial() else {
         return;
-    }
+    };
     use skelgen_runtime::map::UpdateFlags;
     use skelgen_skeleton_tests::maptypes::{types, MaptypesBpf};
     let skel = MaptypesBpf::open().unwrap().load().unwrap();
