@@ -351,7 +351,12 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
         mut images,
         opts,
     } = open;
-    let _ = sys::bump_memlock_rlimit();
+    // Old kernels charge BPF memory to RLIMIT_MEMLOCK: raise it once per
+    // process (newer ones account it to the cgroup and ignore the limit).
+    static MEMLOCK: std::sync::Once = std::sync::Once::new();
+    MEMLOCK.call_once(|| {
+        let _ = sys::bump_memlock_rlimit();
+    });
 
     // Externs: kconfig values into the .kconfig image; ksyms resolved.
     let ext_values = externs::resolve(&obj, &opts, &mut images)?;
