@@ -369,96 +369,111 @@ impl VfsstatBpf {
     pub fn attach(
         &mut self,
     ) -> ::core::result::Result<(), ::skelgen_runtime::attach::AttachError> {
+        let ctx = ::skelgen_runtime::attach::AttachContext {
+            usdt_specs: ::core::option::Option::None,
+            usdt_ip_to_id: ::core::option::Option::None,
+        };
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_read.fd() {
             if self.links.kprobe_vfs_read.is_none() {
-                self.links.kprobe_vfs_read = ::skelgen_runtime::attach::auto_attach(
+                self.links.kprobe_vfs_read = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "kprobe_vfs_read",
                     "kprobe/vfs_read",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_write.fd() {
             if self.links.kprobe_vfs_write.is_none() {
-                self.links.kprobe_vfs_write = ::skelgen_runtime::attach::auto_attach(
+                self.links.kprobe_vfs_write = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "kprobe_vfs_write",
                     "kprobe/vfs_write",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_fsync.fd() {
             if self.links.kprobe_vfs_fsync.is_none() {
-                self.links.kprobe_vfs_fsync = ::skelgen_runtime::attach::auto_attach(
+                self.links.kprobe_vfs_fsync = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "kprobe_vfs_fsync",
                     "kprobe/vfs_fsync",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_open.fd() {
             if self.links.kprobe_vfs_open.is_none() {
-                self.links.kprobe_vfs_open = ::skelgen_runtime::attach::auto_attach(
+                self.links.kprobe_vfs_open = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "kprobe_vfs_open",
                     "kprobe/vfs_open",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_create.fd() {
             if self.links.kprobe_vfs_create.is_none() {
-                self.links.kprobe_vfs_create = ::skelgen_runtime::attach::auto_attach(
+                self.links.kprobe_vfs_create = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "kprobe_vfs_create",
                     "kprobe/vfs_create",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_read.fd() {
             if self.links.fentry_vfs_read.is_none() {
-                self.links.fentry_vfs_read = ::skelgen_runtime::attach::auto_attach(
+                self.links.fentry_vfs_read = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "fentry_vfs_read",
                     "fentry/vfs_read",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_write.fd() {
             if self.links.fentry_vfs_write.is_none() {
-                self.links.fentry_vfs_write = ::skelgen_runtime::attach::auto_attach(
+                self.links.fentry_vfs_write = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "fentry_vfs_write",
                     "fentry/vfs_write",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_fsync.fd() {
             if self.links.fentry_vfs_fsync.is_none() {
-                self.links.fentry_vfs_fsync = ::skelgen_runtime::attach::auto_attach(
+                self.links.fentry_vfs_fsync = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "fentry_vfs_fsync",
                     "fentry/vfs_fsync",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_open.fd() {
             if self.links.fentry_vfs_open.is_none() {
-                self.links.fentry_vfs_open = ::skelgen_runtime::attach::auto_attach(
+                self.links.fentry_vfs_open = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "fentry_vfs_open",
                     "fentry/vfs_open",
+                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_create.fd() {
             if self.links.fentry_vfs_create.is_none() {
-                self.links.fentry_vfs_create = ::skelgen_runtime::attach::auto_attach(
+                self.links.fentry_vfs_create = ::skelgen_runtime::attach::auto_attach_with(
                     fd,
                     "fentry_vfs_create",
                     "fentry/vfs_create",
+                    &ctx,
                 )?;
             }
         }
+        let _ = &ctx;
         ::core::result::Result::Ok(())
     }
     /// `.bss`: volatile reads of memory BPF programs write concurrently.
