@@ -56,10 +56,10 @@ impl AlignedBuf {
 
     fn all_bytes(&self) -> &[u8] {
         let ptr = self.chunks.as_ptr().cast::<u8>();
+        #[allow(unsafe_code)]
         // SAFETY: `Chunk` is `repr(C)` over a byte array with no padding, so
         // the vector's storage is `capacity()` initialised bytes; the slice
         // borrows `self`.
-        #[allow(unsafe_code)]
         unsafe {
             std::slice::from_raw_parts(ptr, self.capacity())
         }
@@ -68,9 +68,9 @@ impl AlignedBuf {
     fn all_bytes_mut(&mut self) -> &mut [u8] {
         let cap = self.capacity();
         let ptr = self.chunks.as_mut_ptr().cast::<u8>();
+        #[allow(unsafe_code)]
         // SAFETY: as in `all_bytes`, with the unique borrow of `self`; any
         // byte value is a valid `Chunk`.
-        #[allow(unsafe_code)]
         unsafe {
             std::slice::from_raw_parts_mut(ptr, cap)
         }
@@ -95,10 +95,10 @@ impl AlignedBuf {
             return None;
         }
         let ptr = self.chunks.as_ptr().cast::<T>();
+        #[allow(unsafe_code)]
         // SAFETY: the storage is 64-aligned (>= align_of::<T>()), holds at
         // least size_of::<T>() initialised bytes, and every bit pattern is a
         // valid T (Plain). The reference borrows `self`.
-        #[allow(unsafe_code)]
         unsafe {
             Some(&*ptr)
         }
@@ -111,10 +111,10 @@ impl AlignedBuf {
             return None;
         }
         let ptr = self.chunks.as_mut_ptr().cast::<T>();
+        #[allow(unsafe_code)]
         // SAFETY: as in `get`; the unique borrow of `self` makes the
         // reference unique, and any bytes written through it leave the
         // buffer valid (bytes are always valid).
-        #[allow(unsafe_code)]
         unsafe {
             Some(&mut *ptr)
         }
