@@ -506,21 +506,12 @@ impl MapFd {
         count: usize,
         opts: BatchOpts,
     ) -> Result<BatchResult, SysError> {
-        let (kl, vl) = (keys.len(), values.len());
-        let (k, v) = (
-            super::attr::mut_ptr_of(keys),
-            super::attr::mut_ptr_of(values),
-        );
-        self.batch_common(
+        self.lookup_batch_cmd(
             Cmd::MapLookupBatch,
-            BatchCursor::Lookup {
-                in_batch,
-                out_batch,
-            },
-            k,
-            kl,
-            v,
-            vl,
+            in_batch,
+            out_batch,
+            keys,
+            values,
             count,
             opts,
         )
@@ -538,13 +529,37 @@ impl MapFd {
         count: usize,
         opts: BatchOpts,
     ) -> Result<BatchResult, SysError> {
+        self.lookup_batch_cmd(
+            Cmd::MapLookupAndDeleteBatch,
+            in_batch,
+            out_batch,
+            keys,
+            values,
+            count,
+            opts,
+        )
+    }
+
+    /// The two lookup batch commands differ only in what the kernel does
+    /// with the entries it returns.
+    #[allow(clippy::too_many_arguments)]
+    fn lookup_batch_cmd(
+        &self,
+        cmd: Cmd,
+        in_batch: Option<&[u8]>,
+        out_batch: &mut [u8],
+        keys: &mut [u8],
+        values: &mut [u8],
+        count: usize,
+        opts: BatchOpts,
+    ) -> Result<BatchResult, SysError> {
         let (kl, vl) = (keys.len(), values.len());
         let (k, v) = (
             super::attr::mut_ptr_of(keys),
             super::attr::mut_ptr_of(values),
         );
         self.batch_common(
-            Cmd::MapLookupAndDeleteBatch,
+            cmd,
             BatchCursor::Lookup {
                 in_batch,
                 out_batch,
