@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod matrix;
 pub mod usdt;
 use std::sync::{Mutex, MutexGuard};
 
