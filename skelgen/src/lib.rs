@@ -1,12 +1,13 @@
 //! skelgen: typed Rust skeletons for BPF objects.
 //!
-//! One generator, [`generate`], serves three front ends: the `skelgen` CLI,
-//! the build-script [`Builder`], and the `include_bpf!` proc-macro.
+//! One generator, [`generate`], serves three front ends: the `skelgen` CLI
+//! (package `skelgen-cli`), the build-script [`Builder`], and the
+//! `include_bpf!` proc-macro.
 #![warn(missing_docs)]
 
+pub mod btf_c;
 pub mod builder;
 mod gen;
-pub mod inspect;
 pub mod strip;
 pub mod types;
 
