@@ -42,7 +42,7 @@ if ! [ -e /sys/kernel/tracing/events ]; then
 fi
 
 echo "[bench] building skelgen and the bench workspace (release)" >&2
-CARGO_TARGET_DIR=$target cargo build --release --quiet -p skelgen
+CARGO_TARGET_DIR=$target cargo build --release --quiet -p skelgen-cli
 CARGO_TARGET_DIR=$target/bench-ws cargo build --release --quiet \
 	--manifest-path bench/Cargo.toml --workspace
 
