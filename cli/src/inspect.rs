@@ -135,6 +135,7 @@ fn map_report(obj: &Object, m: &skelgen_runtime::obj::Map) -> MapReport {
         origin: match &m.kind {
             MapKind::Btf { .. } => "btf".into(),
             MapKind::Data(k) => format!("{k:?}").to_lowercase(),
+            MapKind::StructOps(_) => "struct_ops".into(),
         },
         inner: m.inner.as_ref().map(|i| Box::new(map_report(obj, i))),
         init: m

@@ -129,6 +129,19 @@ impl OpenMap {
         self.settings.map_flags = flags;
     }
 
+    /// Whether `load()` creates the map (`false` for a map of a
+    /// `SEC("?.struct_ops")` section).
+    pub fn autocreate(&self) -> bool {
+        self.settings.autocreate
+    }
+
+    /// Turns creation of the map on or off, as libbpf's
+    /// `bpf_map__set_autocreate`: a struct_ops map left out also leaves out
+    /// the programs only it uses.
+    pub fn set_autocreate(&mut self, on: bool) {
+        self.settings.autocreate = on;
+    }
+
     /// Pins the map at `path` (reused from there when compatible).
     pub fn set_pin_path(&mut self, path: impl Into<PathBuf>) {
         self.settings.pin_path = Some(path.into());

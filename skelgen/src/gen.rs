@@ -16,6 +16,8 @@ use skelgen_runtime::obj::{DataKind, Map, MapKind, MapType, Object};
 use crate::types::{ident, sanitize, TypeGen};
 use crate::{Error, Options};
 
+mod struct_ops;
+
 /// Rust names derived from the object name.
 struct Names {
     skel: Ident,
@@ -243,7 +245,7 @@ pub(crate) fn skeleton(
     let mut loaded_names = Fields::new();
     for (i, m) in obj.maps.iter().enumerate() {
         let field_name = match m.kind {
-            MapKind::Btf { .. } => m.name.clone(),
+            MapKind::Btf { .. } | MapKind::StructOps(_) => m.name.clone(),
             MapKind::Data(_) => datasec_name(&m.name),
         };
         let f = open_names.add(&field_name);
@@ -296,6 +298,13 @@ pub(crate) fn skeleton(
             }
         });
     }
+
+    // struct_ops maps: typed data before load, registered by attach().
+    let st_ops = struct_ops::generate(&rt, obj, &mut tg, &base)?;
+    map_fields.extend(st_ops.map_fields);
+    map_inits.extend(st_ops.map_inits);
+    link_fields.extend(st_ops.link_fields);
+    attach_calls.extend(st_ops.attach_calls);
 
     // USDT programs read their argument specs from the maps usdt.bpf.h
     // declares; attach() hands them to the runtime.
@@ -430,6 +439,14 @@ pub(crate) fn skeleton(
     let loaded_data_names: Vec<Ident> = datasecs
         .iter()
         .map(|d| format_ident!("{}", d.accessor))
+        .collect();
+    open_data_fields.extend(st_ops.open_field);
+    open_data_inits.extend(st_ops.open_init);
+    open_data_stores.extend(st_ops.open_stores);
+    data_items.extend(st_ops.items);
+    let open_data_names: Vec<Ident> = open_data_names
+        .into_iter()
+        .chain(st_ops.open_name)
         .collect();
 
     warnings.extend(tg.warnings().iter().cloned());

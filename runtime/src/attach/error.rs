@@ -63,6 +63,19 @@ pub enum AttachError {
         #[source]
         source: io::Error,
     },
+    /// A struct_ops map could not be registered.
+    #[error("struct_ops map '{map}': cannot register struct {type_name} ({op})")]
+    StructOps {
+        /// The map name.
+        map: String,
+        /// The kernel struct (`tcp_congestion_ops`).
+        type_name: String,
+        /// The step that failed.
+        op: &'static str,
+        /// The kernel's error.
+        #[source]
+        source: Box<SysError>,
+    },
     /// The section name does not say how to attach.
     #[error("{who}: invalid section name")]
     Section {

@@ -32,6 +32,9 @@ pub(crate) enum Inner {
     },
     /// `SO_ATTACH_BPF` on a socket: detached with `SO_DETACH_BPF`.
     Socket(OwnedFd),
+    /// A struct_ops map registered by updating its key 0 (`.struct_ops`,
+    /// no link): unregistered by deleting key 0.
+    StructOps(sys::MapFd),
     /// Several attachments acting as one (the probes of a USDT), released in
     /// order, then `keep` (what they need while attached, such as USDT spec
     /// ids) is dropped.
@@ -68,6 +71,16 @@ impl Link {
         }
     }
 
+    /// A struct_ops registration: a BPF link (`.struct_ops.link`), or the
+    /// map itself, registered by a map update (`.struct_ops`) and
+    /// unregistered by deleting its key 0.
+    pub(crate) fn struct_ops(link: Option<OwnedFd>, map: sys::MapFd) -> Self {
+        match link {
+            Some(fd) => Link::new(Inner::Bpf(fd)),
+            None => Link::new(Inner::StructOps(map)),
+        }
+    }
+
     /// Several links as one: dropping it releases each of `links`, then
     /// drops `keep`.
     pub(crate) fn multi(links: Vec<Link>, keep: Box<dyn std::any::Any + Send + Sync>) -> Self {
@@ -91,6 +104,7 @@ impl Link {
             Inner::Perf { link: None, .. } => "perf event",
             Inner::ProgAttach { .. } => "BPF_PROG_ATTACH attachment",
             Inner::Socket(_) => "socket filter",
+            Inner::StructOps(_) => "struct_ops registration",
             Inner::Multi { .. } => "multi-probe link",
             Inner::Gone => "detached link",
         }
@@ -109,6 +123,7 @@ impl Link {
             Inner::Perf { perf, .. } => Some(perf.as_fd()),
             Inner::ProgAttach { target, .. } => Some(target.as_fd()),
             Inner::Socket(sock) => Some(sock.as_fd()),
+            Inner::StructOps(map) => Some(map.as_fd()),
             Inner::Multi { .. } | Inner::Gone => None,
         }
     }
@@ -235,6 +250,13 @@ fn release(inner: Inner) -> Result<(), AttachError> {
                 kind: "socket filter",
                 source: Box::new(source),
             })?;
+        }
+        Inner::StructOps(map) => {
+            map.delete(&0u32.to_le_bytes())
+                .map_err(|source| AttachError::Detach {
+                    kind: "struct_ops registration",
+                    source: Box::new(source),
+                })?;
         }
         Inner::Multi { mut links, keep } => {
             // Every part is released even if one fails; the first error is

@@ -44,6 +44,7 @@ fn int_type(btf: &mut Btf) -> Result<u32, LoadError> {
 pub(crate) fn sanitize(btf: &mut Btf) -> Result<(), LoadError> {
     let mut extern_funcs = Vec::new();
     let mut secs = Vec::new();
+    let mut qmark_secs = Vec::new();
     for t in btf.types() {
         let t = t.map_err(btf_err("reading types"))?;
         match t.kind {
@@ -51,10 +52,13 @@ pub(crate) fn sanitize(btf: &mut Btf) -> Result<(), LoadError> {
                 linkage: FuncLinkage::Extern,
                 proto,
             } => extern_funcs.push((t.id, t.name_off, proto)),
-            TypeKind::Datasec(_) => {
+            TypeKind::Datasec(ds) => {
                 let name = btf.name(t.name_off).map_err(btf_err("reading names"))?;
                 if name == ".kconfig" || name == ".ksyms" {
                     secs.push((t.id, name.to_string()));
+                }
+                if let Some(rest) = name.strip_prefix('?') {
+                    qmark_secs.push((t.id, format!("_{rest}"), ds.len() as u32, ds.size));
                 }
             }
             _ => {}
@@ -114,6 +118,19 @@ pub(crate) fn sanitize(btf: &mut Btf) -> Result<(), LoadError> {
             .map_err(btf_err("laying out .ksyms"))?;
         btf.set_datasec_size(id, (out.len() as u32) * 4)
             .map_err(btf_err("sizing .ksyms"))?;
+    }
+    // `SEC("?.struct_ops")` gives a DATASEC named `?.struct_ops`, a name
+    // older kernels refuse; as libbpf does where the kernel needs it,
+    // the `?` becomes `_` (nothing looks DATASECs up by name in the kernel).
+    for (id, name, vlen, size) in qmark_secs {
+        let name_off = btf.append_string(&name);
+        btf.set_type_raw(
+            id,
+            name_off,
+            ((Kind::Datasec as u32) << KIND_SHIFT) | vlen,
+            size,
+        )
+        .map_err(btf_err("renaming a ?-prefixed DATASEC"))?;
     }
     for (id, name_off, proto) in extern_funcs {
         btf.set_type_raw(id, name_off, (Kind::Typedef as u32) << KIND_SHIFT, proto)

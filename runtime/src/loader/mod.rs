@@ -12,6 +12,7 @@ mod btf;
 mod externs;
 mod link;
 mod maps;
+mod struct_ops;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use crate::section::AttachType;
 use crate::sys::{self, Mmap, SysError};
 
 pub use link::POISON_HELPER;
+pub use struct_ops::StructOpsValue;
 
 /// How CO-RE relocations are applied.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -224,7 +226,7 @@ impl OpenObject {
                 numa_node: m.def.numa_node,
                 pin_path: (m.def.pinning == crate::obj::PinningType::ByName)
                     .then(|| pin_root.join(&m.name)),
-                autocreate: true,
+                autocreate: m.struct_ops().is_none_or(|s| s.autocreate),
             })
             .collect();
         let progs = obj
@@ -238,7 +240,10 @@ impl OpenObject {
         let images = obj
             .maps
             .iter()
-            .map(|m| m.data_kind().map(|_| AlignedBuf::from_bytes(&m.image)))
+            .map(|m| {
+                (m.data_kind().is_some() || m.struct_ops().is_some())
+                    .then(|| AlignedBuf::from_bytes(&m.image))
+            })
             .collect();
         Ok(OpenObject {
             obj,
@@ -306,6 +311,7 @@ pub struct LoadedObject {
     maps: Vec<Option<LoadedMap>>,
     progs: Vec<Option<OwnedFd>>,
     btf_fd: Option<OwnedFd>,
+    struct_ops: std::collections::HashMap<usize, StructOpsValue>,
 }
 
 impl LoadedObject {
@@ -347,7 +353,7 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
     let OpenObject {
         mut obj,
         maps: map_settings,
-        progs: prog_settings,
+        progs: mut prog_settings,
         mut images,
         opts,
     } = open;
@@ -364,6 +370,10 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
     // BTF, sanitised for the kernel, then loaded.
     let btf_fd = btf::load_btf(&mut obj)?;
 
+    // struct_ops: the kernel's side of each struct_ops map, before maps
+    // and programs are made from it.
+    let st_ops = struct_ops::prepare(&obj, &map_settings, &mut prog_settings, &images)?;
+
     // Maps.
     let mut maps: Vec<Option<LoadedMap>> = Vec::with_capacity(obj.maps.len());
     for (i, m) in obj.maps.iter().enumerate() {
@@ -373,6 +383,10 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
             continue;
         }
         let image = images.get(i).and_then(Option::as_ref);
+        if let Some(created) = st_ops.create_map(i, m, settings, btf_fd.as_ref())? {
+            maps.push(Some(created));
+            continue;
+        }
         maps.push(Some(maps::create(m, settings, image, btf_fd.as_ref())?));
     }
     let map_fds: Vec<Option<RawFd>> = maps
@@ -472,6 +486,9 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
                 reason: "kernel-side CO-RE needs the object's BTF, which the kernel refused".into(),
             });
         }
+        if let Some(t) = st_ops.prog_target(i) {
+            load = load.attach_btf_id(t.btf_id).expected_attach_type(t.member);
+        }
         let fds = ext_values.fd_array();
         if !fds.is_empty() {
             load = load.fd_array(&fds);
@@ -494,6 +511,8 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
         })?;
         progs.push(Some(loaded.fd));
     }
+
+    let struct_ops = st_ops.finish(&obj, &progs)?;
 
     // Static initialisers of prog arrays and map-in-map.
     for (i, m) in obj.maps.iter().enumerate() {
@@ -537,6 +556,7 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
         maps,
         progs,
         btf_fd,
+        struct_ops,
     })
 }
 

@@ -30,6 +30,7 @@ mod error;
 mod iter;
 mod percpu;
 mod special;
+mod struct_ops;
 mod typed;
 mod untyped;
 
@@ -45,6 +46,7 @@ pub use percpu::PerCpuMap;
 pub use special::{
     MapOfMaps, PerfEventArrayMap, ProgArray, Queue, RingBufMap, Stack, StackTraceMap,
 };
+pub use struct_ops::StructOpsMap;
 pub use typed::Map;
 pub use untyped::UntypedMap;
 

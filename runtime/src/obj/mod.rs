@@ -25,8 +25,8 @@ use crate::btf::{Btf, BtfError};
 
 pub use externs::{Extern, ExternKind, KconfigType};
 pub use maps::{
-    DataKind, InitSlot, Map, MapDef, MapKind, MapType, PinningType, SlotTarget, BPF_F_MMAPABLE,
-    BPF_F_RDONLY_PROG, MAX_DATA_MAP_SIZE,
+    DataKind, InitSlot, Map, MapDef, MapKind, MapType, PinningType, SlotTarget, StructOps,
+    StructOpsMember, BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_MAP_SIZE,
 };
 pub use programs::Program;
 pub use relocs::{Reloc, RelocKind};
@@ -269,8 +269,34 @@ impl Object {
         }
         let mut externs = externs::collect(&elf, btf.as_mut())?;
         let mut programs = programs::collect(&elf)?;
-        let mut maps = maps::collect_btf_maps(&elf, btf.as_ref(), &programs)?;
+        let entry_programs: std::collections::HashSet<&str> = programs
+            .iter()
+            .filter(|p| !p.subprog)
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut maps = maps::collect_btf_maps(&elf, btf.as_ref(), &entry_programs)?;
         maps::collect_data_maps(&elf, btf.as_ref(), name, &mut maps)?;
+        let struct_ops_progs: maps::EntryProgs<'_> = programs
+            .iter()
+            .filter(|p| !p.subprog)
+            .map(|p| {
+                let key = (
+                    p.section_index,
+                    (p.insn_offset * programs::INSN_SIZE) as u64,
+                );
+                let is_struct_ops = p
+                    .section_match()
+                    .is_some_and(|m| m.def.prog_type == crate::section::ProgType::StructOps);
+                (
+                    key,
+                    maps::EntryProg {
+                        name: &p.name,
+                        is_struct_ops,
+                    },
+                )
+            })
+            .collect();
+        maps::collect_struct_ops_maps(&elf, btf.as_ref(), &struct_ops_progs, &mut maps)?;
         if let Some(m) = maps::kconfig_map(&externs, btf.as_ref(), name)? {
             maps.push(m);
         }

@@ -137,6 +137,9 @@ pub(crate) fn collect(
             MapKind::Data(_) => {
                 data_maps.entry(m.section_index).or_insert(i);
             }
+            // Programs do not refer to struct_ops maps; their relocations
+            // (program addresses in the map's value) are bound at parse.
+            MapKind::StructOps(_) => {}
         }
     }
     for (target, entries) in &elf.rels {

@@ -64,4 +64,6 @@ pub use ring::AsyncReadiness;
 pub use ring::{
     PerfMapping, RingBufMapping, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HDR_SZ,
 };
-pub use socket::{attach_bpf_to_socket, detach_bpf_from_socket};
+pub use socket::{
+    attach_bpf_to_socket, detach_bpf_from_socket, set_tcp_congestion, tcp_congestion,
+};

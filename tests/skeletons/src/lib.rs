@@ -82,3 +82,8 @@ pub mod ksym_typed {
 pub mod maptypes {
     skelgen_macro::include_bpf!("../fixtures/maptypes.bpf.o");
 }
+
+/// `struct_ops.bpf.o`.
+pub mod struct_ops {
+    skelgen_macro::include_bpf!("../fixtures/struct_ops.bpf.o");
+}
