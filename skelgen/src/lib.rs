@@ -8,6 +8,8 @@
 pub mod btf_c;
 pub mod builder;
 mod gen;
+pub mod kernel_types;
+pub mod min_core;
 pub mod strip;
 pub mod types;
 

@@ -114,13 +114,51 @@ fn apply(
 
 /// The result of one relocation: libbpf's `bpf_core_calc_relo_insn`.
 fn compute(local: &Btf, target: &CoreTarget, relo: &CoreRelo) -> Result<ReloResult, ReloError> {
+    compute_with_target(local, target, relo).map(|(res, _)| res)
+}
+
+/// What one relocation uses of the target BTF: the candidate that matched
+/// and the path taken through it. `bpftool gen min_core_btf` keeps exactly
+/// these types and members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetUse {
+    /// The relocation's kind.
+    pub kind: CoreReloKind,
+    /// The matched target type (the candidate itself, before modifiers and
+    /// typedefs are skipped).
+    pub root_type_id: u32,
+    /// Every index crossed from the root: the first steps over whole
+    /// objects of the root type; later ones pick members (anonymous ones
+    /// included) or array elements. The enumerator index for enum value
+    /// kinds; empty for type-based kinds.
+    pub path: Vec<u32>,
+}
+
+/// The target types and members that `relo` resolves to, or `None` when
+/// no candidate matches (or the kind does not look at the target:
+/// `TYPE_ID_LOCAL`). The same matching as [`relocate_program`], so the
+/// answer is what a load against `target` would use.
+pub fn target_use(
+    local: &Btf,
+    target: &CoreTarget,
+    relo: &CoreRelo,
+) -> Result<Option<TargetUse>, ReloError> {
+    compute_with_target(local, target, relo).map(|(_, used)| used)
+}
+
+/// [`compute`], also returning the first matching candidate's spec.
+fn compute_with_target(
+    local: &Btf,
+    target: &CoreTarget,
+    relo: &CoreRelo,
+) -> Result<(ReloResult, Option<TargetUse>), ReloError> {
     let local_type = local.type_by_id(relo.type_id).map_err(ReloError::local)?;
     let access = local.name(relo.access_str_off).map_err(ReloError::local)?;
     let local_spec = parse_local(local, relo, access)?;
 
     if relo.kind == CoreReloKind::TypeIdLocal {
         // The linker may renumber types, so the compiler's value is not checked.
-        return Ok(ReloResult::unchecked(u64::from(relo.type_id)));
+        return Ok((ReloResult::unchecked(u64::from(relo.type_id)), None));
     }
     let local_name = local.name(local_type.name_off).map_err(ReloError::local)?;
     if local_name.is_empty() {
@@ -129,7 +167,7 @@ fn compute(local: &Btf, target: &CoreTarget, relo: &CoreRelo) -> Result<ReloResu
 
     let targ_btf = target.btf();
     let mut matcher = Matcher::new(local, targ_btf);
-    let mut chosen: Option<(u32, u64, ReloResult)> = None;
+    let mut chosen: Option<(u32, u64, ReloResult, Vec<u32>)> = None;
     for &cand in target.candidates(essential_name(local_name)).iter() {
         let cand_kind = targ_btf.kind_of(cand).map_err(ReloError::target)?;
         if !kinds_compatible(local_type.kind(), cand_kind) {
@@ -146,8 +184,8 @@ fn compute(local: &Btf, target: &CoreTarget, relo: &CoreRelo) -> Result<ReloResu
             res.describe()
         );
         match &chosen {
-            None => chosen = Some((cand, cand_spec.bit_offset, res)),
-            Some((first_id, first_bits, first)) => {
+            None => chosen = Some((cand, cand_spec.bit_offset, res, cand_spec.raw)),
+            Some((first_id, first_bits, first, _)) => {
                 if *first_bits != cand_spec.bit_offset {
                     return Err(ReloError::FieldAmbiguity {
                         first_id: *first_id,
@@ -168,10 +206,17 @@ fn compute(local: &Btf, target: &CoreTarget, relo: &CoreRelo) -> Result<ReloResu
         }
     }
     match chosen {
-        Some((_, _, res)) => Ok(res),
+        Some((root_type_id, _, res, path)) => Ok((
+            res,
+            Some(TargetUse {
+                kind: relo.kind,
+                root_type_id,
+                path,
+            }),
+        )),
         // Expected for existence checks and guarded code: the kind decides
         // between 0 and poison.
-        None => calc_relo(relo.kind, &local_spec, None),
+        None => Ok((calc_relo(relo.kind, &local_spec, None)?, None)),
     }
 }
 
