@@ -321,20 +321,14 @@ impl<'cb> PerfBuffer<'cb> {
                 log::debug!("perf buffer `{name}` cpu {cpu}: skipped record type {kind}");
             }
         };
-        records::drain(&mut buf.ring, scratch, &mut handler).map_err(|e| match e {
-            ReadError::Sys { op, source } => PerfBufError::Sys {
-                map: name.clone(),
-                cpu: Some(cpu),
-                op,
-                source: Box::new(source),
-            },
-            ReadError::Corrupt { pos, reason } => PerfBufError::Corrupt {
+        records::drain(&mut buf.ring, scratch, &mut handler).map_err(
+            |ReadError { pos, reason }| PerfBufError::Corrupt {
                 map: name.clone(),
                 cpu,
                 pos,
                 reason,
             },
-        })?;
+        )?;
         Ok(samples)
     }
 

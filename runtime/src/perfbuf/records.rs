@@ -7,7 +7,7 @@
 //! counting the header, 8-aligned. A record may wrap past the end of the data
 //! area; it is then copied into a scratch buffer, and otherwise lent in place.
 
-use crate::sys::{PerfMapping, SysError};
+use crate::sys::{PerfMapping, RingPositions};
 
 /// `PERF_RECORD_LOST`: `u64 id; u64 lost;`.
 pub(crate) const PERF_RECORD_LOST: u32 = 2;
@@ -16,41 +16,60 @@ pub(crate) const PERF_RECORD_SAMPLE: u32 = 9;
 /// `sizeof(struct perf_event_header)`.
 const HEADER: usize = 8;
 
-/// What the reader needs from a perf buffer.
+/// What the reader needs from a perf buffer: the mapping's position-keeping
+/// interface (see [`PerfMapping`]).
 pub(crate) trait PerfRing {
     /// Size of the data area (a power of two).
     fn data_size(&self) -> usize;
-    /// `data_head` (acquire).
-    fn head(&self) -> Result<u64, SysError>;
-    /// `data_tail`.
-    fn tail(&self) -> Result<u64, SysError>;
-    /// Publish `data_tail` (release).
-    fn set_tail(&mut self, tail: u64) -> Result<(), SysError>;
-    /// Lend the `len` bytes at `pos` (between tail and head, not wrapping).
-    fn with_span<R>(&self, pos: u64, len: usize, f: impl FnOnce(&[u8]) -> R)
-        -> Result<R, SysError>;
+    /// Our read position (`data_tail` to be).
+    fn position(&self) -> u64;
+    /// Acquire-load `data_head` (checked against our position).
+    fn refresh(&mut self) -> Result<u64, RingPositions>;
+    /// Lend the `len` bytes at `pos` (within our position and the head, not
+    /// wrapping), or `None`.
+    fn span(&self, pos: u64, len: usize) -> Option<&[u8]>;
+    /// Move our position past `len` bytes.
+    fn advance(&mut self, len: u64);
+    /// Bytes read but not yet published.
+    fn unpublished(&self) -> u64;
+    /// Publish our position as `data_tail` (release).
+    fn publish(&mut self);
+    /// Hint that the bytes ahead of our position will be read soon.
+    fn prefetch_ahead(&self) {}
 }
 
 impl PerfRing for PerfMapping {
+    #[inline]
     fn data_size(&self) -> usize {
         PerfMapping::data_size(self)
     }
-    fn head(&self) -> Result<u64, SysError> {
-        PerfMapping::head(self)
+    #[inline]
+    fn position(&self) -> u64 {
+        PerfMapping::position(self)
     }
-    fn tail(&self) -> Result<u64, SysError> {
-        PerfMapping::tail(self)
+    #[inline]
+    fn refresh(&mut self) -> Result<u64, RingPositions> {
+        PerfMapping::refresh(self)
     }
-    fn set_tail(&mut self, tail: u64) -> Result<(), SysError> {
-        PerfMapping::set_tail(self, tail)
+    #[inline]
+    fn span(&self, pos: u64, len: usize) -> Option<&[u8]> {
+        PerfMapping::span(self, pos, len)
     }
-    fn with_span<R>(
-        &self,
-        pos: u64,
-        len: usize,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, SysError> {
-        PerfMapping::with_span(self, pos, len, f)
+    #[inline]
+    fn advance(&mut self, len: u64) {
+        PerfMapping::advance(self, len)
+    }
+    #[inline]
+    fn unpublished(&self) -> u64 {
+        PerfMapping::unpublished(self)
+    }
+    #[inline]
+    fn publish(&mut self) {
+        PerfMapping::publish(self)
+    }
+    #[inline]
+    fn prefetch_ahead(&self) {
+        PerfMapping::prefetch_ahead(self)
     }
 }
 
@@ -65,17 +84,13 @@ pub(crate) enum Event<'a> {
     Other { kind: u32 },
 }
 
-/// Why reading stopped.
+/// Why reading stopped: the positions or a record make no sense.
 #[derive(Debug)]
-pub(crate) enum ReadError {
-    /// A buffer access failed.
-    Sys { op: &'static str, source: SysError },
-    /// The positions or a record make no sense.
-    Corrupt { pos: u64, reason: String },
-}
-
-fn sys(op: &'static str) -> impl FnOnce(SysError) -> ReadError {
-    move |source| ReadError::Sys { op, source }
+pub(crate) struct ReadError {
+    /// Ring position of the record.
+    pub(crate) pos: u64,
+    /// What was expected.
+    pub(crate) reason: String,
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
@@ -123,62 +138,90 @@ pub(crate) fn parse(record: &[u8]) -> Result<Event<'_>, String> {
     }
 }
 
-/// Hand every record between tail and head to `handler`, publishing the tail
-/// after each. Returns the number of records read.
-pub(crate) fn drain<R: PerfRing>(
+/// How many read bytes may stay unpublished before `data_tail` is written:
+/// the same bound as the ring buffer's (`ringbuf::walk::publish_batch`), for
+/// the same reason (the kernel reads `data_tail` only to decide whether a
+/// record fits; libbpf also writes it once per read pass).
+fn publish_batch(size: u64) -> u64 {
+    (size / 4).clamp(8, 64 * 1024)
+}
+
+/// Hand every record between our position and `data_head` to `handler`,
+/// publishing `data_tail` every [`publish_batch`] bytes and at the end (also
+/// on error, for the records already handled). Each record is checked once:
+/// its header, then its whole span. Returns the number of records read.
+#[inline]
+pub(crate) fn drain<R: PerfRing, H: FnMut(Event<'_>)>(
     ring: &mut R,
     scratch: &mut Vec<u8>,
-    handler: &mut dyn FnMut(Event<'_>),
+    handler: &mut H,
+) -> Result<usize, ReadError> {
+    let result = drain_unpublished(ring, scratch, handler);
+    ring.publish();
+    result
+}
+
+#[inline]
+fn drain_unpublished<R: PerfRing, H: FnMut(Event<'_>)>(
+    ring: &mut R,
+    scratch: &mut Vec<u8>,
+    handler: &mut H,
 ) -> Result<usize, ReadError> {
     let size = ring.data_size() as u64;
-    let head = ring.head().map_err(sys("read data_head"))?;
-    let mut tail = ring.tail().map_err(sys("read data_tail"))?;
-    if head < tail || head - tail > size {
-        return Err(ReadError::Corrupt {
-            pos: tail,
-            reason: format!("data_head {head} is not within {size} bytes after data_tail {tail}"),
-        });
-    }
+    let batch = publish_batch(size);
+    let head = ring.refresh().map_err(|p| ReadError {
+        pos: p.cons,
+        reason: format!(
+            "data_head {} is not within {size} bytes after data_tail {}",
+            p.prod, p.cons
+        ),
+    })?;
     let mut records = 0;
-    while tail < head {
-        let corrupt = |reason: String| ReadError::Corrupt { pos: tail, reason };
-        if tail % 8 != 0 || head - tail < HEADER as u64 {
-            return Err(corrupt(format!(
-                "record header at {tail} is unaligned or cut short by data_head {head}"
-            )));
+    loop {
+        let tail = ring.position();
+        if tail >= head {
+            return Ok(records);
         }
+        ring.prefetch_ahead();
+        let corrupt = |reason: String| ReadError { pos: tail, reason };
         // Records are 8-aligned and the area is a power of two of at least 8,
-        // so a header never wraps.
-        let len = ring
-            .with_span(tail, HEADER, |h| u16_at(h, 6))
-            .map_err(sys("read record header"))?
-            .unwrap_or(0) as usize;
+        // so a header at an aligned position never wraps.
+        let len = match ring.span(tail, HEADER) {
+            Some(h) if tail % 8 == 0 => usize::from(u16_at(h, 6).unwrap_or(0)),
+            _ => {
+                return Err(corrupt(format!(
+                    "record header at {tail} is unaligned or cut short by data_head {head}"
+                )))
+            }
+        };
         if len < HEADER || tail + len as u64 > head {
             return Err(corrupt(format!(
                 "record size {len} is below the header size or runs past data_head {head}"
             )));
         }
-        let start = (tail & (size - 1)) as usize;
-        let parsed = if start + len <= size as usize {
-            ring.with_span(tail, len, |record| parse(record).map(&mut *handler))
-                .map_err(sys("read record"))?
-        } else {
-            let first = size as usize - start;
-            scratch.clear();
-            ring.with_span(tail, first, |a| scratch.extend_from_slice(a))
-                .map_err(sys("read wrapped record"))?;
-            ring.with_span(tail + first as u64, len - first, |b| {
-                scratch.extend_from_slice(b)
-            })
-            .map_err(sys("read wrapped record"))?;
-            parse(scratch).map(&mut *handler)
+        let parsed = match ring.span(tail, len) {
+            Some(record) => parse(record).map(&mut *handler),
+            None => {
+                // It wraps: copy its two parts.
+                let first = (size - (tail & (size - 1))) as usize;
+                let wrapped = || corrupt(format!("record {tail}+{len} cannot be read"));
+                let a = ring.span(tail, first).ok_or_else(wrapped)?;
+                let b = ring
+                    .span(tail + first as u64, len.saturating_sub(first))
+                    .ok_or_else(wrapped)?;
+                scratch.clear();
+                scratch.extend_from_slice(a);
+                scratch.extend_from_slice(b);
+                parse(scratch).map(&mut *handler)
+            }
         };
         parsed.map_err(corrupt)?;
-        tail += len as u64;
-        ring.set_tail(tail).map_err(sys("publish data_tail"))?;
+        ring.advance(len as u64);
         records += 1;
+        if ring.unpublished() >= batch {
+            ring.publish();
+        }
     }
-    Ok(records)
 }
 
 #[cfg(test)]
@@ -189,7 +232,12 @@ mod tests {
     struct FakePerf {
         data: Vec<u8>,
         head: u64,
+        seen_head: u64,
+        /// The reader's position.
+        pos: u64,
+        /// The published `data_tail`, which the writer respects.
         tail: u64,
+        publications: usize,
     }
 
     impl FakePerf {
@@ -197,7 +245,10 @@ mod tests {
             FakePerf {
                 data: vec![0; size],
                 head: 0,
+                seen_head: 0,
+                pos: 0,
                 tail: 0,
+                publications: 0,
             }
         }
 
@@ -238,32 +289,39 @@ mod tests {
         fn data_size(&self) -> usize {
             self.data.len()
         }
-        fn head(&self) -> Result<u64, SysError> {
+        fn position(&self) -> u64 {
+            self.pos
+        }
+        fn refresh(&mut self) -> Result<u64, RingPositions> {
+            if self.head < self.pos || self.head - self.pos > self.data.len() as u64 {
+                return Err(RingPositions {
+                    cons: self.pos,
+                    prod: self.head,
+                });
+            }
+            self.seen_head = self.head;
             Ok(self.head)
         }
-        fn tail(&self) -> Result<u64, SysError> {
-            Ok(self.tail)
-        }
-        fn set_tail(&mut self, tail: u64) -> Result<(), SysError> {
-            self.tail = tail;
-            Ok(())
-        }
-        fn with_span<R>(
-            &self,
-            pos: u64,
-            len: usize,
-            f: impl FnOnce(&[u8]) -> R,
-        ) -> Result<R, SysError> {
+        fn span(&self, pos: u64, len: usize) -> Option<&[u8]> {
             let start = (pos % self.data.len() as u64) as usize;
-            // Like the real mapping: a span that wraps is refused.
-            let span =
-                self.data
-                    .get(start..start + len)
-                    .ok_or_else(|| SysError::InvalidArgument {
-                        op: "fake perf",
-                        reason: format!("span {pos}+{len} wraps"),
-                    })?;
-            Ok(f(span))
+            // Like the real mapping: a span that wraps or lies outside
+            // pos..head is refused.
+            if pos < self.pos || pos + len as u64 > self.seen_head {
+                return None;
+            }
+            self.data.get(start..start + len)
+        }
+        fn advance(&mut self, len: u64) {
+            self.pos = (self.pos + len).min(self.seen_head);
+        }
+        fn unpublished(&self) -> u64 {
+            self.pos - self.tail
+        }
+        fn publish(&mut self) {
+            if self.tail != self.pos {
+                self.tail = self.pos;
+                self.publications += 1;
+            }
         }
     }
 
@@ -300,6 +358,9 @@ mod tests {
             ]
         );
         assert_eq!(ring.tail, ring.head);
+        // 24 + 24 + 32 bytes: past the 64-byte batch after the third record,
+        // so one publication (the one at the end has nothing left).
+        assert_eq!(ring.publications, 1);
     }
 
     #[test]
@@ -346,7 +407,7 @@ mod tests {
         assert!(ring.write(&[9, 0, 0, 0, 0, 0, 0, 0]));
         assert!(matches!(
             drain(&mut ring, &mut scratch, &mut |_| {}),
-            Err(ReadError::Corrupt { pos: 0, .. })
+            Err(ReadError { pos: 0, .. })
         ));
         // A raw size past the record.
         let mut ring = FakePerf::new(64);
@@ -356,7 +417,7 @@ mod tests {
         rec[8..12].copy_from_slice(&100u32.to_ne_bytes());
         assert!(ring.write(&rec));
         match drain(&mut ring, &mut scratch, &mut |_| {}) {
-            Err(ReadError::Corrupt { reason, .. }) => assert!(reason.contains("overruns")),
+            Err(ReadError { reason, .. }) => assert!(reason.contains("overruns")),
             other => panic!("expected Corrupt, got {other:?}"),
         }
         // Head more than the area ahead of tail.
@@ -364,7 +425,7 @@ mod tests {
         ring.head = 1000;
         assert!(matches!(
             drain(&mut ring, &mut scratch, &mut |_| {}),
-            Err(ReadError::Corrupt { .. })
+            Err(ReadError { .. })
         ));
     }
 

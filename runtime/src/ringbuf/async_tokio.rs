@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::walk::Pending;
-use super::{RingBufError, RingBuffer};
+use super::{RingBufError, RingBuffer, SampleCallback};
 use crate::sys::AsyncReadiness;
 
 /// How long to wait before looking again at a reserved, uncommitted record.
@@ -25,20 +25,28 @@ const BUSY_RECHECK: Duration = Duration::from_millis(1);
 /// }
 /// # }
 /// ```
-#[derive(Debug)]
-pub struct AsyncRingBuffer<'cb> {
-    rb: RingBuffer<'cb>,
+pub struct AsyncRingBuffer<'cb, F = SampleCallback<'cb>> {
+    rb: RingBuffer<'cb, F>,
     ready: AsyncReadiness,
+}
+
+impl<F> std::fmt::Debug for AsyncRingBuffer<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncRingBuffer")
+            .field("rb", &self.rb)
+            .field("ready", &self.ready)
+            .finish()
+    }
 }
 
 fn async_err(op: &'static str) -> impl FnOnce(std::io::Error) -> RingBufError {
     move |source| RingBufError::Async { op, source }
 }
 
-impl<'cb> AsyncRingBuffer<'cb> {
+impl<'cb, F: FnMut(&[u8]) -> i32 + 'cb> AsyncRingBuffer<'cb, F> {
     /// Register `rb`'s epoll fd with the current tokio runtime (call it from
     /// within one, with I/O enabled).
-    pub fn new(rb: RingBuffer<'cb>) -> Result<Self, RingBufError> {
+    pub fn new(rb: RingBuffer<'cb, F>) -> Result<Self, RingBufError> {
         let ready =
             AsyncReadiness::new(rb.epoll_fd()).map_err(async_err("register the epoll fd"))?;
         Ok(AsyncRingBuffer { rb, ready })
@@ -90,12 +98,12 @@ impl<'cb> AsyncRingBuffer<'cb> {
     }
 
     /// The ring buffer.
-    pub fn get_ref(&self) -> &RingBuffer<'cb> {
+    pub fn get_ref(&self) -> &RingBuffer<'cb, F> {
         &self.rb
     }
 
     /// Deregister from tokio and give the ring buffer back.
-    pub fn into_inner(self) -> RingBuffer<'cb> {
+    pub fn into_inner(self) -> RingBuffer<'cb, F> {
         self.rb
     }
 }

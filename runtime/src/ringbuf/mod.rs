@@ -17,6 +17,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With one closure type, [`RingBuffer::new`] compiles the walk for it (no
+//! box, no dynamic call per sample): `RingBuffer::new(events, |s: &[u8]| 0)?`.
+//!
 //! Samples are handed to callbacks without copying: the `&[u8]` points into
 //! the shared ring. That is sound because the kernel's producer never writes a
 //! record between committing its header and the consumer position passing it,
@@ -34,6 +37,7 @@ mod async_tokio;
 #[cfg(feature = "tokio")]
 pub use async_tokio::AsyncRingBuffer;
 
+use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -117,11 +121,6 @@ impl RingBufError {
     fn from_walk(map: &str, err: WalkError) -> Self {
         let map = map.to_string();
         match err {
-            WalkError::Sys { op, source } => RingBufError::Sys {
-                map,
-                op,
-                source: Box::new(source),
-            },
             WalkError::Corrupt { pos, reason } => RingBufError::Corrupt { map, pos, reason },
             WalkError::Stopped { code, consumed } => RingBufError::Stopped {
                 map,
@@ -132,18 +131,21 @@ impl RingBufError {
     }
 }
 
-type SampleCallback<'cb> = Box<dyn FnMut(&[u8]) -> i32 + 'cb>;
+/// The callback type of [`RingBuffer::builder`]'s rings: boxed, so that each
+/// map can have its own closure type. [`RingBuffer::new`] takes the
+/// closure's own type instead, and the walk is compiled for it.
+pub type SampleCallback<'cb> = Box<dyn FnMut(&[u8]) -> i32 + 'cb>;
 
 /// One map of a [`RingBuffer`].
-struct Ring<'cb> {
+struct Ring<F> {
     name: String,
     mapping: RingBufMapping,
-    callback: SampleCallback<'cb>,
+    callback: F,
     /// Our own reference to the map, registered with epoll.
     fd: OwnedFd,
 }
 
-impl std::fmt::Debug for Ring<'_> {
+impl<F> std::fmt::Debug for Ring<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
             .field("name", &self.name)
@@ -153,9 +155,10 @@ impl std::fmt::Debug for Ring<'_> {
     }
 }
 
-impl Ring<'_> {
+impl<F: FnMut(&[u8]) -> i32> Ring<F> {
+    #[inline]
     fn consume(&mut self) -> Result<usize, RingBufError> {
-        walk::walk(&mut self.mapping, &mut *self.callback)
+        walk::walk(&mut self.mapping, &mut self.callback)
             .map_err(|e| RingBufError::from_walk(&self.name, e))
     }
 }
@@ -164,7 +167,7 @@ impl Ring<'_> {
 #[derive(Debug)]
 #[must_use = "call build() to get the ring buffer"]
 pub struct RingBufferBuilder<'cb> {
-    rings: Vec<Ring<'cb>>,
+    rings: Vec<Ring<SampleCallback<'cb>>>,
     error: Option<RingBufError>,
 }
 
@@ -173,10 +176,7 @@ pub struct RingBufferBuilder<'cb> {
 /// consumer has not passed.
 const KNOWN_FLAGS: u32 = map_flags::NUMA_NODE;
 
-fn open_ring<'cb>(
-    map: &RingBufMap,
-    callback: SampleCallback<'cb>,
-) -> Result<Ring<'cb>, RingBufError> {
+fn open_ring<F>(map: &RingBufMap, callback: F) -> Result<Ring<F>, RingBufError> {
     let name = map.name().to_string();
     let flags = map.map_fd().flags();
     if flags & !KNOWN_FLAGS != 0 {
@@ -228,7 +228,7 @@ impl<'cb> RingBufferBuilder<'cb> {
         F: FnMut(&[u8]) -> i32 + 'cb,
     {
         if self.error.is_none() {
-            match open_ring(map, Box::new(callback)) {
+            match open_ring::<SampleCallback<'cb>>(map, Box::new(callback)) {
                 Ok(ring) => self.rings.push(ring),
                 Err(e) => self.error = Some(e),
             }
@@ -241,37 +241,30 @@ impl<'cb> RingBufferBuilder<'cb> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.rings.is_empty() {
-            return Err(RingBufError::NoMaps);
-        }
-        let epoll = Epoll::new().map_err(|source| RingBufError::Epoll {
-            op: "epoll_create1",
-            source: Box::new(source),
-        })?;
-        for (index, ring) in self.rings.iter().enumerate() {
-            epoll
-                .add(&ring.fd, EPOLLIN, index as u64)
-                .map_err(|source| RingBufError::Sys {
-                    map: ring.name.clone(),
-                    op: "add to epoll",
-                    source: Box::new(source),
-                })?;
-        }
-        let events = vec![EpollEvent::default(); self.rings.len()];
-        Ok(RingBuffer {
-            rings: self.rings,
-            epoll,
-            events,
-        })
+        RingBuffer::from_rings(self.rings)
     }
 }
 
 /// A consumer of one or more BPF ring buffers sharing one epoll instance.
-#[derive(Debug)]
-pub struct RingBuffer<'cb> {
-    rings: Vec<Ring<'cb>>,
+///
+/// `F` is the sample callback's type: boxed ([`SampleCallback`], the
+/// default) when built with [`builder`](RingBuffer::builder), so that maps can
+/// have different closures, or the closure's own type with
+/// [`new`](RingBuffer::new), which lets the compiler inline it into the walk.
+pub struct RingBuffer<'cb, F = SampleCallback<'cb>> {
+    rings: Vec<Ring<F>>,
     epoll: Epoll,
     events: Vec<EpollEvent>,
+    _callbacks: PhantomData<&'cb ()>,
+}
+
+impl<F> std::fmt::Debug for RingBuffer<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingBuffer")
+            .field("rings", &self.rings)
+            .field("epoll", &self.epoll)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `timeout` in whole milliseconds for epoll, rounded up so that a sub-ms
@@ -283,11 +276,66 @@ pub(crate) fn timeout_ms(timeout: Duration) -> i32 {
 
 impl<'cb> RingBuffer<'cb> {
     /// Start building: `RingBuffer::builder().add(&map, callback).build()`.
+    /// Each map may have its own closure (boxed); for one closure type,
+    /// [`new`](RingBuffer::new) is faster per sample.
     pub fn builder() -> RingBufferBuilder<'cb> {
         RingBufferBuilder {
             rings: Vec::new(),
             error: None,
         }
+    }
+}
+
+impl<'cb, F: FnMut(&[u8]) -> i32 + 'cb> RingBuffer<'cb, F> {
+    /// Consume `map` with `callback`, whose type the walk is compiled for (no
+    /// boxing, no dynamic call per sample). The callback gets each sample (no
+    /// copy; the slice lives only for the call) and returns 0 to go on or
+    /// anything else to stop. More maps with the same callback type:
+    /// [`add`](Self::add).
+    pub fn new(map: &RingBufMap, callback: F) -> Result<Self, RingBufError> {
+        RingBuffer::from_rings(vec![open_ring(map, callback)?])
+    }
+
+    /// Also consume `map`, with a callback of the same type.
+    pub fn add(&mut self, map: &RingBufMap, callback: F) -> Result<(), RingBufError> {
+        let ring = open_ring(map, callback)?;
+        let index = self.rings.len() as u64;
+        self.epoll
+            .add(&ring.fd, EPOLLIN, index)
+            .map_err(|source| RingBufError::Sys {
+                map: ring.name.clone(),
+                op: "add to epoll",
+                source: Box::new(source),
+            })?;
+        self.rings.push(ring);
+        self.events.push(EpollEvent::default());
+        Ok(())
+    }
+
+    fn from_rings(rings: Vec<Ring<F>>) -> Result<Self, RingBufError> {
+        if rings.is_empty() {
+            return Err(RingBufError::NoMaps);
+        }
+        let epoll = Epoll::new().map_err(|source| RingBufError::Epoll {
+            op: "epoll_create1",
+            source: Box::new(source),
+        })?;
+        for (index, ring) in rings.iter().enumerate() {
+            epoll
+                .add(&ring.fd, EPOLLIN, index as u64)
+                .map_err(|source| RingBufError::Sys {
+                    map: ring.name.clone(),
+                    op: "add to epoll",
+                    source: Box::new(source),
+                })?;
+        }
+        let events = vec![EpollEvent::default(); rings.len()];
+        Ok(RingBuffer {
+            rings,
+            epoll,
+            events,
+            _callbacks: PhantomData,
+        })
     }
 
     /// Wait up to `timeout` for samples, then consume the rings that have
@@ -344,11 +392,11 @@ impl<'cb> RingBuffer<'cb> {
 
     /// The most a walk could do now over all rings.
     #[cfg(feature = "tokio")]
-    pub(crate) fn pending(&self) -> Result<walk::Pending, RingBufError> {
+    pub(crate) fn pending(&mut self) -> Result<walk::Pending, RingBufError> {
         let mut most = walk::Pending::Empty;
-        for ring in &self.rings {
-            let state =
-                walk::pending(&ring.mapping).map_err(|e| RingBufError::from_walk(&ring.name, e))?;
+        for ring in &mut self.rings {
+            let state = walk::pending(&mut ring.mapping)
+                .map_err(|e| RingBufError::from_walk(&ring.name, e))?;
             most = most.max(state);
         }
         Ok(most)
@@ -371,13 +419,13 @@ fn add_consumed(err: RingBufError, earlier: usize) -> RingBufError {
     }
 }
 
-impl AsFd for RingBuffer<'_> {
+impl<F> AsFd for RingBuffer<'_, F> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.epoll.as_fd()
     }
 }
 
-impl AsRawFd for RingBuffer<'_> {
+impl<F> AsRawFd for RingBuffer<'_, F> {
     fn as_raw_fd(&self) -> RawFd {
         self.epoll.as_fd().as_raw_fd()
     }

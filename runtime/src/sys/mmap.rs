@@ -81,6 +81,7 @@ impl Mmap {
     }
 
     /// Start of the mapping.
+    #[inline]
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }

@@ -9,11 +9,15 @@
 //! consumer position passes it. The types here enforce that protocol before
 //! lending out a slice:
 //!
-//! - the range must lie between the consumer position and the producer
-//!   position, both loaded with acquire ordering just before;
+//! - the range must lie between the consumer position, which the mapping
+//!   keeps itself, and the producer position, loaded with acquire ordering;
 //! - a ring buffer record's header must be committed (busy bit clear);
-//! - the consumer position only moves through `&mut self`, so it cannot move
-//!   while a slice lent by `&self` is alive.
+//! - the consumer position is only published through `&mut self`, so the
+//!   producer cannot reuse a range while a slice lent by `&self` is alive.
+//!
+//! Each record is validated once, with inlined accessors and no `Result` on
+//! the hot path; publishing the consumer position is a separate step, so a
+//! walk can publish once per batch rather than per record.
 //!
 //! What cannot be enforced here: that no *other* consumer (another process, or
 //! a second mapping of the same map in this one) advances the consumer position
@@ -22,7 +26,7 @@
 //! it would also let the producer overwrite bytes a callback is reading.
 
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::{host, Access, Mmap, SysError};
 
@@ -36,64 +40,117 @@ pub const RINGBUF_HDR_SZ: u32 = 8;
 const RB_OP: &str = "ring buffer";
 const PERF_OP: &str = "perf buffer";
 
-/// Acquire-load the `u32` at `offset` of `map` (4-aligned, in bounds).
-fn load_acquire_u32(map: &Mmap, offset: usize, op: &'static str) -> Result<u32, SysError> {
-    let in_bounds = offset.checked_add(4).is_some_and(|end| end <= map.len());
-    if !in_bounds || offset % 4 != 0 {
-        return Err(SysError::invalid(
-            op,
-            format!(
-                "u32 at offset {offset} is outside the {}-byte mapping or unaligned",
-                map.len()
-            ),
-        ));
-    }
-    // SAFETY: the 4 bytes at `offset` are in bounds and 4-aligned (the mapping is
-    // page-aligned), live as long as `map`, and the kernel writes them atomically
-    // (`smp_store_release` of the header), so an atomic load does not race.
-    let atomic = unsafe { AtomicU32::from_ptr(map.as_ptr().add(offset).cast_mut().cast::<u32>()) };
-    Ok(atomic.load(Ordering::Acquire))
+/// Bytes a record with a `len`-byte sample takes in the ring: header and
+/// sample, rounded up to 8.
+#[inline]
+pub fn ringbuf_record_size(len: u32) -> u64 {
+    (u64::from(len) + u64::from(RINGBUF_HDR_SZ)).next_multiple_of(8)
 }
 
-/// Lend `len` bytes of `map` from `offset` to `f`. The caller has checked that
-/// the producer will not write them while `f` runs (see the module docs).
-fn lend<R>(
-    map: &Mmap,
-    offset: usize,
-    len: usize,
-    op: &'static str,
-    f: impl FnOnce(&[u8]) -> R,
-) -> Result<R, SysError> {
-    let in_bounds = offset.checked_add(len).is_some_and(|end| end <= map.len());
-    if !in_bounds {
-        return Err(SysError::invalid(
-            op,
-            format!(
-                "range {offset}+{len} is outside the {}-byte mapping",
-                map.len()
-            ),
-        ));
+/// The record at a ring buffer consumer's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingRecord<'a> {
+    /// Nothing between the consumer position and the producer position.
+    Empty,
+    /// Reserved, not yet committed: its commit will wake the consumer.
+    Busy,
+    /// Committed as discarded: skip `size` bytes.
+    Discarded {
+        /// Bytes the record takes in the ring.
+        size: u64,
+    },
+    /// A committed sample, lent in place (the ring's double mapping makes a
+    /// record that wraps contiguous).
+    Sample {
+        /// The sample's bytes.
+        data: &'a [u8],
+        /// Bytes the record takes in the ring.
+        size: u64,
+    },
+    /// The header claims a `len`-byte sample that runs past the producer
+    /// position.
+    Overrun {
+        /// The claimed length.
+        len: u32,
+    },
+    /// The consumer position is not 8-byte aligned.
+    Unaligned,
+}
+
+/// Decode the record at consumer position `cons` of a ring whose producer
+/// position is `prod` (`cons <= prod <= cons + size` already checked):
+/// `header()` acquire-loads its header word and is only called when there is
+/// a record; `sample(len)` lends its `len` bytes and is only called for a
+/// committed, undiscarded record that ends at or before `prod`. This is the
+/// record protocol of `Documentation/bpf/ringbuf.rst`, shared by the mapping
+/// and the walker's in-memory test ring.
+#[inline]
+pub fn decode_ringbuf_record<'a>(
+    cons: u64,
+    prod: u64,
+    header: impl FnOnce() -> u32,
+    sample: impl FnOnce(u32) -> &'a [u8],
+) -> RingRecord<'a> {
+    if cons >= prod {
+        return RingRecord::Empty;
     }
-    // SAFETY: the range is in bounds of a live, readable mapping that outlives
-    // the call. Every caller has established (consumer/producer positions loaded
-    // with acquire, header committed) that the range is a published record which
-    // the producer does not write until the consumer position passes it, and the
-    // consumer position can only move through `&mut` of the owner, which the
-    // shared borrow held for `f`'s duration excludes. So the bytes are immutable
-    // for the slice's lifetime, which the higher-ranked `f` cannot extend.
-    let slice = unsafe { std::slice::from_raw_parts(map.as_ptr().add(offset), len) };
-    Ok(f(slice))
+    if cons % u64::from(RINGBUF_HDR_SZ) != 0 {
+        return RingRecord::Unaligned;
+    }
+    let word = header();
+    if word & RINGBUF_BUSY_BIT != 0 {
+        return RingRecord::Busy;
+    }
+    let len = word & !(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT);
+    let size = ringbuf_record_size(len);
+    if size > prod - cons {
+        return RingRecord::Overrun { len };
+    }
+    if word & RINGBUF_DISCARD_BIT != 0 {
+        RingRecord::Discarded { size }
+    } else {
+        RingRecord::Sample {
+            data: sample(len),
+            size,
+        }
+    }
+}
+
+/// How far ahead of the consumer position [`RingBufMapping::prefetch_ahead`]
+/// asks for the ring's bytes.
+pub const PREFETCH_AHEAD: u64 = 2048;
+
+/// The ring's positions make no sense: the producer position is behind the
+/// consumer's or more than the ring's size ahead of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingPositions {
+    /// Our consumer position.
+    pub cons: u64,
+    /// The producer position read.
+    pub prod: u64,
 }
 
 /// A mapped BPF ring buffer: the consumer page (read-write) and the producer
 /// page followed by the data area mapped twice (read-only), so that a record
 /// that wraps past the end is contiguous in memory.
+///
+/// The mapping keeps the consumer position itself (`cons`, starting at the
+/// page's value) and the producer position as last acquired (`prod`), and
+/// publishes `cons` to the consumer page only in [`publish`](Self::publish).
+/// Invariants: `published <= cons <= prod <= cons + size`, where `published`
+/// is what the kernel's producer sees; `prod` was acquire-loaded. So a record
+/// [`peek`](Self::peek) lends lies in `cons..prod`: committed, and not
+/// reusable by the producer until a later `publish` passes it — which needs
+/// `&mut self`, excluded while the lent slice (borrowing `&self`) lives.
 #[derive(Debug)]
 pub struct RingBufMapping {
     consumer: Mmap,
     producer: Mmap,
     page: usize,
     size: usize,
+    cons: u64,
+    prod: u64,
+    published: u64,
 }
 
 impl RingBufMapping {
@@ -113,85 +170,143 @@ impl RingBufMapping {
             .ok_or_else(|| SysError::invalid(RB_OP, format!("data size {size} is too large")))?;
         let consumer = Mmap::new(fd.as_fd(), page, 0, Access::ReadWrite)?;
         let producer = Mmap::new(fd.as_fd(), producer_len, page as u64, Access::Read)?;
+        // Both mappings are at least a page: the two positions at offset 0 are
+        // in bounds and 8-aligned, which `position_word` relies on.
+        let cons = consumer.load_acquire_u64(0)?;
+        producer.load_acquire_u64(0)?;
         Ok(RingBufMapping {
             consumer,
             producer,
             page,
             size,
+            cons,
+            prod: cons,
+            published: cons,
         })
     }
 
     /// Size of the data area in bytes.
+    #[inline]
     pub fn data_size(&self) -> usize {
         self.size
     }
 
-    /// The consumer position (bytes consumed since creation), acquire-loaded.
-    pub fn consumer_pos(&self) -> Result<u64, SysError> {
-        self.consumer.load_acquire_u64(0)
+    /// Our consumer position (bytes consumed since creation), which may be
+    /// ahead of the published one.
+    #[inline]
+    pub fn position(&self) -> u64 {
+        self.cons
     }
 
-    /// The producer position (bytes reserved since creation), acquire-loaded.
-    pub fn producer_pos(&self) -> Result<u64, SysError> {
-        self.producer.load_acquire_u64(0)
+    /// The position word at offset 0 of `map` (one of the two mappings, each
+    /// at least a page long, so in bounds and aligned: checked in `new`).
+    #[inline]
+    fn position_word(map: &Mmap) -> &AtomicU64 {
+        // SAFETY: offset 0 of a live, page-aligned mapping of at least a page
+        // (both mappings are, see `new`), so 8 bytes in bounds and 8-aligned;
+        // the kernel and this side only access the word atomically. The
+        // reference lives no longer than `map`.
+        unsafe { AtomicU64::from_ptr(map.as_ptr().cast_mut().cast::<u64>()) }
     }
 
-    /// Publish the consumer position with release ordering: every record
-    /// before `pos` may be overwritten from now on.
-    pub fn set_consumer_pos(&mut self, pos: u64) -> Result<(), SysError> {
-        self.consumer.store_release_u64(0, pos)
-    }
-
-    /// Offset in the producer mapping of ring position `pos`.
-    fn data_offset(&self, pos: u64) -> usize {
-        // The mask keeps the value below `size`, which is a usize.
-        self.page + (pos & (self.size as u64 - 1)) as usize
-    }
-
-    /// The header word (length and busy/discard bits) of the record at `pos`
-    /// (8-aligned), acquire-loaded so that a committed record's bytes are
-    /// visible after it.
-    pub fn header(&self, pos: u64) -> Result<u32, SysError> {
-        if pos % u64::from(RINGBUF_HDR_SZ) != 0 {
-            return Err(SysError::invalid(
-                RB_OP,
-                format!("record position {pos} is not 8-byte aligned"),
-            ));
+    /// Acquire-load the producer position. Fails (and keeps the previous one)
+    /// unless it lies within the ring's size at or after our position.
+    #[inline]
+    pub fn refresh(&mut self) -> Result<u64, RingPositions> {
+        let prod = Self::position_word(&self.producer).load(Ordering::Acquire);
+        if prod < self.cons || prod - self.cons > self.size as u64 {
+            return Err(RingPositions {
+                cons: self.cons,
+                prod,
+            });
         }
-        load_acquire_u32(&self.producer, self.data_offset(pos), RB_OP)
+        self.prod = prod;
+        Ok(prod)
     }
 
-    /// Lend the sample of the committed record at `pos` to `f`, without
-    /// copying. Fails unless the record lies between the consumer and producer
-    /// positions and its header is committed.
-    pub fn with_sample<R>(&self, pos: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, SysError> {
-        let cons = self.consumer_pos()?;
-        let prod = self.producer_pos()?;
-        let header = self.header(pos)?;
-        if header & RINGBUF_BUSY_BIT != 0 {
-            return Err(SysError::invalid(
-                RB_OP,
-                format!("record at {pos} is not committed"),
-            ));
+    /// The record at our position, given the producer position of the last
+    /// [`refresh`](Self::refresh). A sample is lent in place, borrowing
+    /// `self`: see the type's docs for why its bytes cannot change meanwhile.
+    #[inline]
+    pub fn peek(&self) -> RingRecord<'_> {
+        let base = self.page + (self.cons & (self.size as u64 - 1)) as usize;
+        decode_ringbuf_record(
+            self.cons,
+            self.prod,
+            || {
+                // SAFETY: `base < page + size <= producer.len() - 4` and base is
+                // 8-aligned (the mapping is page-aligned, `cons` was checked
+                // 8-aligned by the decoder before calling this); the kernel
+                // writes header words with `smp_store_release`, this side only
+                // loads them atomically; the reference lives for this load only.
+                let word = unsafe {
+                    AtomicU32::from_ptr(self.producer.as_ptr().add(base).cast_mut().cast())
+                };
+                word.load(Ordering::Acquire)
+            },
+            |len| {
+                // The decoder checked `8 + len <= prod - cons <= size`, so the
+                // sample ends before `base + size <= page + 2 * size`, the end of
+                // the double mapping.
+                let start = base + RINGBUF_HDR_SZ as usize;
+                debug_assert!(start + len as usize <= self.producer.len());
+                // SAFETY: the range is in bounds of the live, readable producer
+                // mapping (above). It is a committed record (busy bit clear,
+                // acquire-loaded header, after the acquire-loaded producer
+                // position) between our position and `prod`, so the producer
+                // does not write it until the consumer page's position passes
+                // it; that only happens in `publish` via `&mut self`, which the
+                // `&self` borrow of the returned slice excludes.
+                unsafe {
+                    std::slice::from_raw_parts(self.producer.as_ptr().add(start), len as usize)
+                }
+            },
+        )
+    }
+
+    /// Hint the CPU to fetch the ring's bytes `PREFETCH_AHEAD` (2 KiB) past our
+    /// position. The walk is a chain of dependent loads (each record's header
+    /// gives the next one's position), so without this every cache line the
+    /// hardware prefetcher has not already brought in costs a full memory
+    /// latency; records are contiguous, so the bytes ahead are the next
+    /// records'. Wrong guesses (the ring ends, or wraps) only waste a fetch.
+    #[inline]
+    pub fn prefetch_ahead(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ahead = (self.cons.wrapping_add(PREFETCH_AHEAD) & (self.size as u64 - 1)) as usize;
+            // SAFETY: `page + ahead < page + size <= producer.len()`: the address
+            // is inside the live mapping; a prefetch reads nothing into Rust
+            // values and cannot fault or race.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.producer.as_ptr().add(self.page + ahead).cast());
+            }
         }
-        let len = header & !(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT);
-        let end = pos
-            .checked_add(u64::from(RINGBUF_HDR_SZ) + u64::from(len))
-            .ok_or_else(|| SysError::invalid(RB_OP, format!("record at {pos} overflows")))?;
-        let published = pos >= cons && end <= prod;
-        if !published || u64::from(len) + u64::from(RINGBUF_HDR_SZ) > self.size as u64 {
-            return Err(SysError::invalid(
-                RB_OP,
-                format!(
-                    "record {pos}..{end} is outside the unconsumed range {cons}..{prod} \
-                     of the {}-byte ring",
-                    self.size
-                ),
-            ));
+    }
+
+    /// Move our position past a record of `size` bytes (as `peek` reported;
+    /// never past the producer position). Not visible to the producer until
+    /// [`publish`](Self::publish).
+    #[inline]
+    pub fn advance(&mut self, size: u64) {
+        self.cons = self.cons.saturating_add(size).min(self.prod);
+    }
+
+    /// Bytes consumed but not yet published.
+    #[inline]
+    pub fn unpublished(&self) -> u64 {
+        self.cons - self.published
+    }
+
+    /// Publish our position with release ordering: every record before it
+    /// may be overwritten from now on.
+    #[inline]
+    pub fn publish(&mut self) {
+        if self.cons != self.published {
+            Self::position_word(&self.consumer).store(self.cons, Ordering::Release);
+            self.published = self.cons;
         }
-        let offset = self.data_offset(pos) + RINGBUF_HDR_SZ as usize;
-        // The double mapping makes `offset + len` at most page + 2 * size.
-        lend(&self.producer, offset, len as usize, RB_OP, f)
     }
 }
 
@@ -205,11 +320,22 @@ mod perf_page {
 
 /// The mapping of a perf event fd: the `perf_event_mmap_page` and a data area
 /// of a power of two pages.
+///
+/// As [`RingBufMapping`], it keeps the reader's position (`tail`, starting at
+/// the page's `data_tail`) and the last acquired `data_head` itself, and
+/// publishes `tail` only in [`publish`](Self::publish). Invariants:
+/// `published <= tail <= head <= tail + data_size`, `head` acquire-loaded, so
+/// every span [`span`](Self::span) lends (inside `tail..head`) was written
+/// before the kernel published `head` and is not reused until a `publish`
+/// (`&mut self`) passes it.
 #[derive(Debug)]
 pub struct PerfMapping {
     mmap: Mmap,
     data_offset: usize,
     data_size: usize,
+    tail: u64,
+    head: u64,
+    published: u64,
 }
 
 impl PerfMapping {
@@ -254,60 +380,122 @@ impl PerfMapping {
             }
             (offset as usize, size as usize)
         };
+        // The control words are in the first page, which the mapping (at least
+        // two pages) covers: checked once here, relied on by `word`.
+        let tail = mmap.load_acquire_u64(perf_page::DATA_TAIL)?;
+        mmap.load_acquire_u64(perf_page::DATA_HEAD)?;
         Ok(PerfMapping {
             mmap,
             data_offset,
             data_size,
+            tail,
+            head: tail,
+            published: tail,
         })
     }
 
     /// Size of the data area in bytes (a power of two).
+    #[inline]
     pub fn data_size(&self) -> usize {
         self.data_size
     }
 
-    /// `data_head`, acquire-loaded: the kernel has written everything before it.
-    pub fn head(&self) -> Result<u64, SysError> {
-        self.mmap.load_acquire_u64(perf_page::DATA_HEAD)
+    /// The reader's position, which may be ahead of the published `data_tail`.
+    #[inline]
+    pub fn position(&self) -> u64 {
+        self.tail
     }
 
-    /// `data_tail`: what this consumer has released.
-    pub fn tail(&self) -> Result<u64, SysError> {
-        self.mmap.load_acquire_u64(perf_page::DATA_TAIL)
+    /// `data_head` or `data_tail` of the control page.
+    #[inline]
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset == perf_page::DATA_HEAD || offset == perf_page::DATA_TAIL);
+        // SAFETY: both offsets are 8-aligned and inside the first page of the
+        // live, page-aligned mapping (checked by the loads in `new`); the kernel
+        // and this side access these words only atomically.
+        unsafe { AtomicU64::from_ptr(self.mmap.as_ptr().add(offset).cast_mut().cast::<u64>()) }
     }
 
-    /// Publish `data_tail` with release ordering: everything before `tail`
-    /// may be overwritten from now on.
-    pub fn set_tail(&mut self, tail: u64) -> Result<(), SysError> {
-        self.mmap.store_release_u64(perf_page::DATA_TAIL, tail)
-    }
-
-    /// Lend the `len` bytes at ring position `pos` to `f`, without copying.
-    /// Fails unless they lie between tail and head and do not wrap.
-    pub fn with_span<R>(
-        &self,
-        pos: u64,
-        len: usize,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, SysError> {
-        let tail = self.tail()?;
-        let head = self.head()?;
-        let end = pos.checked_add(len as u64);
-        let published = pos >= tail
-            && end.is_some_and(|end| end <= head)
-            && head - tail <= self.data_size as u64;
-        let start = (pos & (self.data_size as u64 - 1)) as usize;
-        if !published || start + len > self.data_size {
-            return Err(SysError::invalid(
-                PERF_OP,
-                format!(
-                    "span {pos}+{len} is outside the unread range {tail}..{head} of the \
-                     {}-byte buffer or wraps",
-                    self.data_size
-                ),
-            ));
+    /// Acquire-load `data_head`. Fails (and keeps the previous one) unless it
+    /// lies within the data size at or after our position.
+    #[inline]
+    pub fn refresh(&mut self) -> Result<u64, RingPositions> {
+        let head = self.word(perf_page::DATA_HEAD).load(Ordering::Acquire);
+        if head < self.tail || head - self.tail > self.data_size as u64 {
+            return Err(RingPositions {
+                cons: self.tail,
+                prod: head,
+            });
         }
-        lend(&self.mmap, self.data_offset + start, len, PERF_OP, f)
+        self.head = head;
+        Ok(head)
+    }
+
+    /// Lend the `len` bytes at ring position `pos`, without copying: `None`
+    /// unless they lie within our position and the last acquired head and do
+    /// not wrap past the end of the data area.
+    #[inline]
+    pub fn span(&self, pos: u64, len: usize) -> Option<&[u8]> {
+        let end = pos.checked_add(len as u64)?;
+        let start = (pos & (self.data_size as u64 - 1)) as usize;
+        if pos < self.tail || end > self.head || start + len > self.data_size {
+            return None;
+        }
+        // SAFETY: `data_offset + data_size <= mmap.len()` (checked in `new`),
+        // so the range is in bounds of the live mapping. It lies in
+        // `tail..head`: written by the kernel before it release-stored the head
+        // we acquire-loaded, and not overwritten until `data_tail` passes it,
+        // which only `publish` (`&mut self`) does — excluded while the
+        // returned slice borrows `self`.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.mmap.as_ptr().add(self.data_offset + start), len)
+        })
+    }
+
+    /// Hint the CPU to fetch the data `PREFETCH_AHEAD` (2 KiB) bytes past our
+    /// position: as [`RingBufMapping::prefetch_ahead`], each record's header
+    /// gives the next one's position, so the reader is otherwise a chain of
+    /// dependent cache misses.
+    #[inline]
+    pub fn prefetch_ahead(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ahead =
+                (self.tail.wrapping_add(PREFETCH_AHEAD) & (self.data_size as u64 - 1)) as usize;
+            // SAFETY: `data_offset + ahead < data_offset + data_size <=
+            // mmap.len()`: inside the live mapping; a prefetch reads nothing
+            // into Rust values and cannot fault or race.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(
+                    self.mmap.as_ptr().add(self.data_offset + ahead).cast(),
+                );
+            }
+        }
+    }
+
+    /// Move our position past `len` bytes (never past the head). Not visible
+    /// to the kernel until [`publish`](Self::publish).
+    #[inline]
+    pub fn advance(&mut self, len: u64) {
+        self.tail = self.tail.saturating_add(len).min(self.head);
+    }
+
+    /// Bytes read but not yet published.
+    #[inline]
+    pub fn unpublished(&self) -> u64 {
+        self.tail - self.published
+    }
+
+    /// Publish our position as `data_tail` with release ordering: everything
+    /// before it may be overwritten from now on.
+    #[inline]
+    pub fn publish(&mut self) {
+        if self.tail != self.published {
+            self.word(perf_page::DATA_TAIL)
+                .store(self.tail, Ordering::Release);
+            self.published = self.tail;
+        }
     }
 }
 
