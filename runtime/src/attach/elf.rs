@@ -86,6 +86,80 @@ pub fn func_file_offset(data: &[u8], func: &str) -> Result<u64, String> {
     }
 }
 
+/// Every function symbol of the ELF file `data` whose name matches the glob
+/// `pattern` (`*` any run, `?` one character), with its file offset, sorted
+/// by name: the sites of a `uprobe.multi/<binary>:<pattern>`. `.symtab` and
+/// `.dynsym` are both read; a name defined in both (or twice at one address)
+/// is one site, a name at two addresses is an error.
+pub fn func_file_offsets_matching(
+    data: &[u8],
+    pattern: &str,
+) -> Result<Vec<(String, u64)>, String> {
+    match FileKind::parse(data) {
+        Ok(FileKind::Elf64) => matching::<elf::FileHeader64<Endianness>>(data, pattern),
+        Ok(FileKind::Elf32) => matching::<elf::FileHeader32<Endianness>>(data, pattern),
+        Ok(other) => Err(format!("not an ELF file ({other:?})")),
+        Err(e) => Err(format!("not an ELF file ({e})")),
+    }
+}
+
+fn matching<Elf: FileHeader<Endian = Endianness>>(
+    data: &[u8],
+    pattern: &str,
+) -> Result<Vec<(String, u64)>, String> {
+    let bad = |what: &str, e: object::read::Error| format!("malformed ELF: {what}: {e}");
+    let header = Elf::parse(data).map_err(|e| bad("header", e))?;
+    let endian = header.endian().map_err(|e| bad("header", e))?;
+    let sections = header
+        .sections(endian, data)
+        .map_err(|e| bad("section headers", e))?;
+    let mut found: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for sh_type in [elf::SHT_SYMTAB, elf::SHT_DYNSYM] {
+        let symbols = sections
+            .symbols(endian, data, sh_type)
+            .map_err(|e| bad("symbol table", e))?;
+        let strings = symbols.strings();
+        for sym in symbols.symbols() {
+            let st_type = sym.st_type();
+            if st_type != elf::STT_FUNC && st_type != elf::STT_GNU_IFUNC {
+                continue;
+            }
+            let vaddr: u64 = sym.st_value(endian).into();
+            if sym.is_undefined(endian) || vaddr == 0 {
+                continue;
+            }
+            let Ok(name) = sym.name(endian, strings) else {
+                continue;
+            };
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            if !super::glob::matches(pattern, name) {
+                continue;
+            }
+            match found.get(name) {
+                Some(&prev) if prev != vaddr => {
+                    return Err(format!(
+                        "ambiguous symbol {name}: defined at {prev:#x} and {vaddr:#x}"
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    found.insert(name.to_owned(), vaddr);
+                }
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(name, vaddr)| {
+            let off = vaddr_to_offset::<Elf>(header, endian, data, vaddr)
+                .ok_or_else(|| format!("{name} at {vaddr:#x} is in no PT_LOAD segment"))?;
+            Ok((name, off))
+        })
+        .collect()
+}
+
 #[derive(Clone, Copy)]
 struct Found {
     vaddr: u64,
@@ -228,6 +302,20 @@ mod tests {
         let off = func_file_offset(&data, "main").unwrap();
         assert!(off > 0 && (off as usize) < data.len());
         assert!(func_file_offset(&data, "no_such_function_here").is_err());
+    }
+
+    #[test]
+    fn pattern_in_own_binary() {
+        let exe = std::env::current_exe().unwrap();
+        let data = std::fs::read(&exe).unwrap();
+        let all = func_file_offsets_matching(&data, "mai?").unwrap();
+        assert!(all.iter().any(|(n, _)| n == "main"), "{all:?}");
+        let main = func_file_offset(&data, "main").unwrap();
+        assert!(all.contains(&("main".to_owned(), main)));
+        assert!(func_file_offsets_matching(&data, "no_such_fn_*")
+            .unwrap()
+            .is_empty());
+        assert!(func_file_offsets_matching(b"junk", "*").is_err());
     }
 
     #[test]

@@ -9,15 +9,20 @@
 //! | `raw_tp/<name>`, `raw_tracepoint/...` | `BPF_RAW_TRACEPOINT_OPEN` |
 //! | `tp_btf`, `fentry`, `fexit`, `fmod_ret`, `freplace`, `lsm` | `BPF_LINK_CREATE` to the load-time BTF target, else `BPF_RAW_TRACEPOINT_OPEN` |
 //! | `iter/<name>` | `BPF_LINK_CREATE` (`BPF_TRACE_ITER`) |
-//! | `kprobe/<func>[+off]`, `kretprobe/...`, `ksyscall/...` | kprobe PMU, else tracefs `kprobe_events` |
+//! | `kprobe/<func>[+off]`, `kretprobe/...`, `ksyscall/...` | kprobe PMU, else tracefs `kprobe_events`; compiler clones (`func.isra.0`) found from the plain name |
+//! | `kprobe.multi/<glob>`, `kretprobe.multi/...`, `kprobe.session/...` | one `BPF_LINK_CREATE` (fprobe) for every function of `available_filter_functions` the glob matches |
+//! | `uprobe.multi/<binary>:<glob>`, `uretprobe.multi/...`, `uprobe.session/...` | one `BPF_LINK_CREATE` for every function symbol of the binary the glob matches |
 //! | `uprobe/<binary>:<func>[+off]`, `uretprobe/...` | uprobe PMU, else tracefs `uprobe_events` |
 //! | `usdt/<binary>:<provider>:<name>` | one uprobe per probe site with specs in the object's USDT maps ([`auto_attach_with`]) |
+//! | `fentry.multi`, `fexit.multi`, `fsession.multi` | refused: no released kernel has tracing multi links |
 //! | anything else, and the above without a target | not attached automatically: `Ok(None)` |
 
 mod elf;
 mod error;
+mod glob;
 mod kprobe;
 mod link;
+mod multi;
 mod net;
 mod perf_event;
 mod tracefs;
@@ -27,10 +32,17 @@ mod usdt;
 
 use std::os::fd::BorrowedFd;
 
-pub use elf::{func_file_offset, resolve_binary, LIBRARY_DIRS};
+pub use elf::{func_file_offset, func_file_offsets_matching, resolve_binary, LIBRARY_DIRS};
 pub use error::{AttachError, Who};
-pub use kprobe::{attach_kprobe, attach_kprobe_with};
+pub use kprobe::{
+    attach_kprobe, attach_kprobe_opts, attach_kprobe_with, attach_ksyscall, ksyscall_function,
+    KprobeOptions, KprobeTarget,
+};
 pub use link::Link;
+pub use multi::{
+    attach_kprobe_multi, attach_uprobe_multi, kprobe_multi_functions, KprobeMultiOptions,
+    KprobeMultiTargets, UprobeMultiOptions, UprobeMultiTargets,
+};
 pub use net::{
     attach_cgroup, attach_netfilter, attach_socket_filter, attach_sockmap, attach_tc, attach_xdp,
     xdp_flags, NetfilterHook, TcDirection,
@@ -121,8 +133,22 @@ pub fn auto_attach_with(
             func,
             offset,
             retprobe,
-        } => kprobe(ctx, retprobe, func, offset, ProbeMode::Auto)?,
-        SecTarget::Ksyscall { syscall, retprobe } => ksyscall(ctx, retprobe, syscall)?,
+        } => kprobe(
+            ctx,
+            KprobeTarget::Symbol { name: func, offset },
+            &KprobeOptions {
+                retprobe,
+                ..KprobeOptions::default()
+            },
+        )?,
+        SecTarget::Ksyscall { syscall, retprobe } => ksyscall(
+            ctx,
+            syscall,
+            &KprobeOptions {
+                retprobe,
+                ..KprobeOptions::default()
+            },
+        )?,
         SecTarget::Uprobe {
             binary,
             func,
@@ -151,24 +177,38 @@ pub fn auto_attach_with(
             attach.usdt_specs,
             attach.usdt_ip_to_id,
         )?,
-        SecTarget::KprobeMulti { pattern, .. } => {
-            return Err(ctx.unsupported(
-                format!("kprobe.multi {pattern}"),
-                "kprobe.multi attachment is not implemented by skelgen yet",
-            ))
-        }
+        SecTarget::KprobeMulti {
+            pattern,
+            retprobe,
+            session,
+        } => multi::kprobe_multi(
+            ctx,
+            KprobeMultiTargets::Pattern(pattern),
+            &KprobeMultiOptions {
+                retprobe,
+                session,
+                ..KprobeMultiOptions::default()
+            },
+        )?,
         SecTarget::UprobeMulti {
-            binary, pattern, ..
-        } => {
-            return Err(ctx.unsupported(
-                format!("uprobe.multi {binary}:{pattern}"),
-                "uprobe.multi attachment is not implemented by skelgen yet",
-            ))
-        }
+            binary,
+            pattern,
+            retprobe,
+            session,
+        } => multi::uprobe_multi(
+            ctx,
+            binary,
+            UprobeMultiTargets::Pattern(pattern),
+            &UprobeMultiOptions {
+                retprobe,
+                session,
+                ..UprobeMultiOptions::default()
+            },
+        )?,
         SecTarget::TracingMulti { pattern } => {
             return Err(ctx.unsupported(
                 format!("tracing multi-link {pattern}"),
-                "fentry.multi/fexit.multi links are not in released kernels",
+                "fentry.multi/fexit.multi/fsession.multi links are not in any released kernel",
             ))
         }
     };

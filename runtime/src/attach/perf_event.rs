@@ -10,7 +10,7 @@ use super::error::{AttachError, Ctx};
 use super::link::{Inner, Link};
 use super::tracefs::{self, LegacyError, LegacyProbe, ProbeKind};
 use super::ProbeMode;
-use crate::sys::{self, attach_type, LinkCreate, LinkTarget, PerfEventAttr, SysError};
+use crate::sys::{self, attach_type, LinkCreate, LinkExtra, LinkTarget, PerfEventAttr, SysError};
 
 /// Put `prog` on `perf` (a perf link where the kernel has them, else
 /// `PERF_EVENT_IOC_SET_BPF`), enable it, and wrap both in a link. On error
@@ -21,14 +21,40 @@ pub(super) fn attach_perf(
     perf: OwnedFd,
     legacy: Option<LegacyProbe>,
 ) -> Result<Link, AttachError> {
-    let attached = if sys::probe::perf_link() {
-        LinkCreate::new(
+    attach_perf_cookie(ctx, target, perf, legacy, 0)
+}
+
+/// [`attach_perf`] with a BPF cookie (`bpf_get_attach_cookie()`), which only
+/// a perf link can carry: a non-zero cookie on a kernel without perf links
+/// (before 5.15) is refused rather than silently dropped.
+pub(super) fn attach_perf_cookie(
+    ctx: Ctx<'_>,
+    target: &str,
+    perf: OwnedFd,
+    legacy: Option<LegacyProbe>,
+    cookie: u64,
+) -> Result<Link, AttachError> {
+    let has_link = sys::probe::perf_link();
+    if cookie != 0 && !has_link {
+        drop(perf);
+        if let Some(probe) = legacy {
+            let _ = probe.remove();
+        }
+        return Err(ctx.unsupported(
+            target,
+            "a BPF cookie needs perf event BPF links (Linux 5.15+), which this kernel lacks",
+        ));
+    }
+    let attached = if has_link {
+        let mut create = LinkCreate::new(
             ctx.prog,
             LinkTarget::Fd(perf.as_fd()),
             attach_type::PERF_EVENT,
-        )
-        .create()
-        .map(Some)
+        );
+        if cookie != 0 {
+            create = create.extra(LinkExtra::PerfEventCookie(cookie));
+        }
+        create.create().map(Some)
     } else {
         sys::perf_event_set_bpf(&perf, ctx.prog).map(|()| None)
     };
@@ -131,6 +157,52 @@ pub(super) fn probe_event<'s>(
     retprobe: bool,
     pid: i32,
 ) -> Result<(OwnedFd, Option<LegacyProbe>), AttachError> {
+    probe_event_maxactive(
+        ctx,
+        target,
+        kind,
+        mode,
+        pmu_attr,
+        legacy_location,
+        legacy_name,
+        retprobe,
+        pid,
+        0,
+    )
+}
+
+/// [`probe_event`] with the `maxactive` of a kretprobe (how many calls of
+/// the function can be pending at once; 0: the kernel's default). Only the
+/// legacy `kprobe_events` line can say it (`r<maxactive>:...`), so
+/// `maxactive` makes [`ProbeMode::Auto`] take the legacy path and
+/// [`ProbeMode::Pmu`] refuse, as libbpf does.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn probe_event_maxactive<'s>(
+    ctx: Ctx<'_>,
+    target: &str,
+    kind: ProbeKind,
+    mode: ProbeMode,
+    pmu_attr: &dyn Fn(u32, Option<u32>) -> PerfEventAttr<'s>,
+    legacy_location: &dyn Fn() -> Result<String, AttachError>,
+    legacy_name: &str,
+    retprobe: bool,
+    pid: i32,
+    maxactive: u32,
+) -> Result<(OwnedFd, Option<LegacyProbe>), AttachError> {
+    if maxactive != 0 && !retprobe {
+        return Err(ctx.target(target, "maxactive applies to return probes only"));
+    }
+    if maxactive != 0 && mode == ProbeMode::Pmu {
+        return Err(ctx.unsupported(
+            target,
+            "the kprobe PMU cannot set a kretprobe's maxactive: use ProbeMode::Legacy or Auto",
+        ));
+    }
+    let mode = if maxactive != 0 {
+        ProbeMode::Legacy
+    } else {
+        mode
+    };
     let cpu = if pid == -1 { 0 } else { -1 };
     let pmu = kind.pmu();
     let pmu_path = format!("/sys/bus/event_source/devices/{pmu}/type");
@@ -193,6 +265,7 @@ pub(super) fn probe_event<'s>(
         root,
         tracefs::event_name(legacy_name),
         retprobe,
+        maxactive,
         &location,
     )
     .map_err(|e| legacy_error(ctx, target, e))?;

@@ -90,23 +90,23 @@ pub(crate) fn event_name(what: &str) -> String {
 
 impl LegacyProbe {
     /// Add the probe: `p:<group>/<name> <location>` (or `r:` for a return
-    /// probe) appended to the control file. Returns the probe and its
-    /// tracepoint id.
+    /// probe, `r<maxactive>:` with a maxactive) appended to the control
+    /// file. Returns the probe and its tracepoint id.
     pub fn add(
         kind: ProbeKind,
         root: &Path,
         name: String,
         retprobe: bool,
+        maxactive: u32,
         location: &str,
     ) -> Result<(LegacyProbe, u64), LegacyError> {
         let control = root.join(kind.events_file());
-        let line = format!(
-            "{}:{}/{} {}\n",
-            if retprobe { 'r' } else { 'p' },
-            kind.group(),
-            name,
-            location
-        );
+        let command = match (retprobe, maxactive) {
+            (false, _) => "p".to_owned(),
+            (true, 0) => "r".to_owned(),
+            (true, n) => format!("r{n}"),
+        };
+        let line = format!("{}:{}/{} {}\n", command, kind.group(), name, location);
         append(&control, &line).map_err(|source| LegacyError::Write {
             path: control.clone(),
             source,

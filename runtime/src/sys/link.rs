@@ -25,6 +25,8 @@ pub mod attach_type {
     pub const TCX_INGRESS: u32 = 46;
     pub const TCX_EGRESS: u32 = 47;
     pub const TRACE_UPROBE_MULTI: u32 = 48;
+    pub const TRACE_KPROBE_SESSION: u32 = 56;
+    pub const TRACE_UPROBE_SESSION: u32 = 57;
 }
 
 /// What a link attaches to.

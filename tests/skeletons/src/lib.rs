@@ -87,3 +87,8 @@ pub mod maptypes {
 pub mod struct_ops {
     skelgen_macro::include_bpf!("../fixtures/struct_ops.bpf.o");
 }
+
+/// `probes.bpf.o`.
+pub mod probes {
+    skelgen_macro::include_bpf!("../fixtures/probes.bpf.o");
+}
