@@ -6,9 +6,11 @@
 #![warn(missing_docs)]
 
 pub mod btf_c;
+pub mod btf_file;
 pub mod builder;
 mod gen;
 pub mod kernel_types;
+pub mod link;
 pub mod min_core;
 pub mod strip;
 pub mod types;
