@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod btf_c;
+pub mod btf_file;
 pub mod builder;
 mod gen;
 pub mod kernel_types;

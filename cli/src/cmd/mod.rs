@@ -4,8 +4,10 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+pub mod btf;
 pub mod generate;
 pub mod inspect;
+pub mod min_core_btf;
 
 /// Reads a file, naming it in the error.
 pub fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
