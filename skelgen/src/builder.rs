@@ -121,6 +121,9 @@ pub enum BuildError {
         #[source]
         source: crate::Error,
     },
+    /// `vmlinux.h` could not be generated ([`Builder::vmlinux_h`]).
+    #[error("cannot generate vmlinux.h")]
+    VmlinuxH(#[source] crate::btf_c::VmlinuxHError),
     /// The `cargo:` lines could not be written.
     #[error("cannot write cargo instructions")]
     CargoOutput {
@@ -147,6 +150,7 @@ pub struct Builder {
     name: Option<String>,
     out_dir: Option<PathBuf>,
     target_arch: Option<String>,
+    vmlinux_h: Option<PathBuf>,
 }
 
 /// Builds the skeleton of one `.bpf.c` with the default settings:
@@ -189,6 +193,22 @@ impl Builder {
     {
         self.clang_args.extend(args.into_iter().map(Into::into));
         self
+    }
+
+    /// Generates `vmlinux.h` from the BTF file `btf` into `OUT_DIR/vmlinux/`
+    /// and puts that directory first on clang's include path, so that
+    /// `#include "vmlinux.h"` needs no committed header and no bpftool.
+    /// [`skelgen_runtime::btf::VMLINUX_BTF_PATH`] is the running kernel's
+    /// (see [`Builder::vmlinux_h_from_running_kernel`]); raw BTF and ELF
+    /// files with `.BTF` work too.
+    pub fn vmlinux_h(mut self, btf: impl Into<PathBuf>) -> Self {
+        self.vmlinux_h = Some(btf.into());
+        self
+    }
+
+    /// [`Builder::vmlinux_h`] from `/sys/kernel/btf/vmlinux`.
+    pub fn vmlinux_h_from_running_kernel(self) -> Self {
+        self.vmlinux_h(skelgen_runtime::btf::VMLINUX_BTF_PATH)
     }
 
     /// Adds `-I <dir>`. May be called more than once.
@@ -298,6 +318,12 @@ impl Builder {
         let mut cmd = Command::new(&clang);
         cmd.args(["-g", "-O2", "-target", "bpf"])
             .arg(format!("-D__TARGET_ARCH_{bpf_arch}"));
+        if let Some(btf) = &self.vmlinux_h {
+            lines.push(format!("cargo:rerun-if-changed={}", btf.display()));
+            let dir = out_dir.join("vmlinux");
+            crate::btf_c::write_vmlinux_h(btf, &dir).map_err(BuildError::VmlinuxH)?;
+            cmd.arg("-I").arg(&dir);
+        }
         for dir in &self.includes {
             cmd.arg("-I").arg(dir);
         }

@@ -416,3 +416,51 @@ fn too_deep(id: u32) -> DumpError {
         limit: MAX_DEPTH,
     }
 }
+
+/// An error writing `vmlinux.h` from a BTF file.
+#[derive(Debug, thiserror::Error)]
+pub enum VmlinuxHError {
+    /// The BTF file could not be read.
+    #[error("cannot read the BTF for vmlinux.h")]
+    Read(#[from] crate::btf_file::BtfFileError),
+    /// The BTF could not be dumped as C.
+    #[error("cannot dump {} as C", path.display())]
+    Dump {
+        /// The BTF file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: DumpError,
+    },
+    /// The header could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The header.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Writes `dir/vmlinux.h` from the BTF file `btf` (raw or ELF; the running
+/// kernel's is [`skelgen_runtime::btf::VMLINUX_BTF_PATH`]), only if its
+/// contents changed, and returns the header's path.
+pub fn write_vmlinux_h(
+    btf: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf, VmlinuxHError> {
+    let parsed = crate::btf_file::read_btf(btf, None)?;
+    let text = dump_c(&parsed, &DumpOptions::new()).map_err(|source| VmlinuxHError::Dump {
+        path: btf.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join("vmlinux.h");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| crate::write_if_changed(&path, text.as_bytes()))
+        .map_err(|source| VmlinuxHError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
+}
