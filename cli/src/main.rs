@@ -33,6 +33,8 @@ struct Cli {
 enum Command {
     /// Show what skelgen understood of an object: maps, programs, datasecs, externs, relocations
     Inspect(cmd::inspect::Args),
+    /// Link several BPF objects into one (as bpftool gen object)
+    Link(cmd::link::Args),
     /// Work with BTF files: dump them as C (vmlinux.h) or Rust types
     Btf(cmd::btf::Args),
     /// Write the minimal BTF a set of objects needs for CO-RE (as bpftool gen min_core_btf)
@@ -42,6 +44,7 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Inspect(args)) => cmd::inspect::run(args),
+        Some(Command::Link(args)) => cmd::link::run(args),
         Some(Command::Btf(args)) => cmd::btf::run(args),
         Some(Command::MinCoreBtf(args)) => cmd::min_core_btf::run(args),
         None => cmd::generate::run(cli.generate),

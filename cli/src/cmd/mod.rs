@@ -7,6 +7,7 @@ use anyhow::Context as _;
 pub mod btf;
 pub mod generate;
 pub mod inspect;
+pub mod link;
 pub mod min_core_btf;
 
 /// Reads a file, naming it in the error.
