@@ -163,3 +163,97 @@ pub(crate) fn dedup(types: &mut TypeList) -> Vec<u32> {
     }
     map
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(kind: Kind, name: &str, sot: u32, words: Vec<u32>, rec_names: &[&str]) -> RawType {
+        let vlen = match kind {
+            Kind::Struct | Kind::Union => words.len() as u32 / 3,
+            Kind::FuncProto => words.len() as u32 / 2,
+            _ => 0,
+        };
+        RawType {
+            kind,
+            name: name.into(),
+            kflag: false,
+            vlen,
+            sot,
+            words,
+            rec_names: rec_names.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn int(name: &str) -> RawType {
+        t(Kind::Int, name, 4, vec![32], &[])
+    }
+
+    /// `struct list { struct list *next; int v; }`, its pointer at `base+1`.
+    fn list(base: u32, int_id: u32) -> Vec<RawType> {
+        vec![
+            t(
+                Kind::Struct,
+                "list",
+                16,
+                vec![0, base + 1, 0, 0, int_id, 64],
+                &["next", "v"],
+            ),
+            t(Kind::Ptr, "", base, vec![], &[]),
+        ]
+    }
+
+    #[test]
+    fn cyclic_structs_from_two_objects_merge() {
+        let mut l = TypeList::default();
+        l.push(int("int")); // 1
+        for x in list(2, 1) {
+            l.push(x); // 2, 3
+        }
+        l.push(int("int")); // 4
+        for x in list(5, 4) {
+            l.push(x); // 5, 6
+        }
+        let map = dedup(&mut l);
+        assert_eq!(map, vec![0, 1, 2, 3, 1, 2, 3]);
+        assert_eq!(l.types.len(), 3);
+        assert_eq!(l.types[0].refs(), Vec::<u32>::new());
+        assert_eq!(l.types[1].refs(), vec![3, 1]);
+    }
+
+    #[test]
+    fn different_structs_of_one_name_stay_apart_and_keep_the_fwd() {
+        let mut l = TypeList::default();
+        l.push(int("int")); // 1
+        l.push(t(Kind::Struct, "s", 4, vec![0, 1, 0], &["a"])); // 2
+        l.push(t(Kind::Struct, "s", 4, vec![0, 1, 0], &["b"])); // 3
+        l.push(t(Kind::Fwd, "s", 0, vec![], &[])); // 4
+        let map = dedup(&mut l);
+        assert_eq!(map, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn unambiguous_fwd_resolves_to_its_struct() {
+        let mut l = TypeList::default();
+        l.push(int("int")); // 1
+        l.push(t(Kind::Fwd, "s", 0, vec![], &[])); // 2
+        l.push(t(Kind::Ptr, "", 2, vec![], &[])); // 3: struct s * via the fwd
+        l.push(t(Kind::Struct, "s", 4, vec![0, 1, 0], &["a"])); // 4
+        l.push(t(Kind::Ptr, "", 4, vec![], &[])); // 5: struct s *
+        let map = dedup(&mut l);
+        // The fwd goes, both pointers are one, the struct keeps its place.
+        assert_eq!(map, vec![0, 1, 3, 2, 3, 2]);
+        assert_eq!(l.types.len(), 3);
+        assert_eq!(l.types[1].refs(), vec![3]);
+        assert_eq!(l.types[2].kind, Kind::Struct);
+    }
+
+    #[test]
+    fn vars_are_never_merged() {
+        let mut l = TypeList::default();
+        l.push(int("int"));
+        l.push(t(Kind::Var, "x", 1, vec![1], &[]));
+        l.push(t(Kind::Var, "x", 1, vec![1], &[]));
+        assert_eq!(dedup(&mut l), vec![0, 1, 2, 3]);
+    }
+}

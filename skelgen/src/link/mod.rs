@@ -154,6 +154,34 @@ pub struct TypeMismatch {
     pub second_type: String,
 }
 
+/// Deduplicates a raw `.BTF` blob (what [`link`] does to the merged BTF):
+/// equivalent types merged, the first of each kept, ids renumbered in
+/// order. DATASEC and VAR types are kept as they are.
+pub fn dedup_btf(bytes: &[u8]) -> Result<Vec<u8>, LinkError> {
+    let btf_err = |source| LinkError::Btf {
+        file: "<btf>".into(),
+        source,
+    };
+    let btf = skelgen_runtime::btf::Btf::parse(bytes).map_err(btf_err)?;
+    let mut list = types::TypeList::default();
+    for id in 1..btf.len() {
+        let t = types::RawType::from_btf(&btf, id).map_err(btf_err)?;
+        if let Some(&bad) = t.refs().iter().find(|&&r| r >= btf.len()) {
+            return Err(btf_err(BtfError::BadTypeId {
+                id: bad,
+                len: btf.len(),
+                referenced_from: Some(id),
+            }));
+        }
+        list.push(t);
+    }
+    dedup::dedup(&mut list);
+    let (out, _) = list
+        .encode(&types::Strings::default())
+        .map_err(LinkError::WriteBtf)?;
+    Ok(out)
+}
+
 /// Links `inputs` (file name, object bytes) into one relocatable object.
 /// The file names are only used in error messages.
 pub fn link<N: AsRef<str>, B: AsRef<[u8]>>(inputs: &[(N, B)]) -> Result<Vec<u8>, LinkError> {
