@@ -273,6 +273,7 @@ pub(crate) fn skeleton(
     let mut prog_fields = Vec::new();
     let mut prog_inits = Vec::new();
     let mut link_fields = Vec::new();
+    let mut prog_links = Vec::new();
     let mut attach_calls = Vec::new();
     let mut prog_names = Fields::new();
     for (i, p) in obj.programs.iter().enumerate() {
@@ -290,6 +291,7 @@ pub(crate) fn skeleton(
         prog_fields.push(quote!(#[doc = #doc] pub #f: #rt::skel::Program));
         prog_inits.push(quote!(#f: #rt::skel::Program::__new(&mut loaded, #idx, #name, #section)));
         link_fields.push(quote!(#[doc = #doc] pub #f: ::core::option::Option<#rt::attach::Link>));
+        prog_links.push(f.clone());
         attach_calls.push(quote! {
             if let ::core::result::Result::Ok(fd) = self.progs.#f.fd() {
                 if self.links.#f.is_none() {
@@ -516,6 +518,17 @@ pub(crate) fn skeleton(
         #[allow(non_snake_case)]
         #[derive(Default)]
         pub struct #links_ty { #(#link_fields,)* }
+
+        impl ::core::ops::Drop for #links_ty {
+            /// Program links are released together: the kernel's waits when
+            /// many tracepoint links close overlap (see
+            /// `skelgen_runtime::attach::release_all`).
+            fn drop(&mut self) {
+                #rt::attach::release_all(
+                    [#(self.#prog_links.take(),)*].into_iter().flatten(),
+                );
+            }
+        }
 
         #[doc = #skel_doc]
         pub struct #skel {

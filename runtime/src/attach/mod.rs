@@ -25,6 +25,7 @@ mod link;
 mod multi;
 mod net;
 mod perf_event;
+mod release;
 mod tracefs;
 mod tracing;
 mod uprobe;
@@ -48,6 +49,7 @@ pub use net::{
     xdp_flags, NetfilterHook, TcDirection,
 };
 pub use perf_event::{attach_perf_event, attach_tracepoint, open_cpu_clock_events};
+pub use release::release_all;
 pub use tracing::{attach_iter, attach_raw_tracepoint, attach_trace};
 pub use uprobe::{attach_uprobe, attach_uprobe_with, UprobeLocation, UprobeOptions};
 pub use usdt::{

@@ -15,10 +15,17 @@ use crate::sys::{btf_info, btf_name_and_data, get_fd_by_id, get_next_id, ObjKind
 /// Where the kernel exposes vmlinux and module BTF.
 pub const SYS_KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 
+static VMLINUX: OnceLock<Arc<Btf>> = OnceLock::new();
+
+/// Whether [`vmlinux_btf`] has already parsed the kernel's BTF in this
+/// process (so using it costs nothing more): `CoreMode::Auto` asks.
+pub fn vmlinux_btf_parsed() -> bool {
+    VMLINUX.get().is_some()
+}
+
 /// The kernel's BTF, parsed once per process and shared. A failed read is not
 /// cached: the next call tries again.
 pub fn vmlinux_btf() -> Result<Arc<Btf>, KernelError> {
-    static VMLINUX: OnceLock<Arc<Btf>> = OnceLock::new();
     if let Some(btf) = VMLINUX.get() {
         return Ok(btf.clone());
     }

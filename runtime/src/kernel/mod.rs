@@ -32,8 +32,8 @@ pub use kconfig::{
     system_config_paths, ConfigEntry, ConfigValue, KernelConfig, LinuxFacts, PROC_CONFIG_GZ,
 };
 pub use kernel_btf::{
-    btf_from_path, module_btf, module_btfs, module_names, target_btf, vmlinux_btf, ModuleBtf,
-    SYS_KERNEL_BTF_DIR,
+    btf_from_path, module_btf, module_btfs, module_names, target_btf, vmlinux_btf,
+    vmlinux_btf_parsed, ModuleBtf, SYS_KERNEL_BTF_DIR,
 };
 pub use ksym::{
     essential_name, find_ksym_btf, find_ksym_in, resolve_kfunc, resolve_typed_ksym,

@@ -9,6 +9,7 @@
 //! what was created so far is closed as the partial state drops.
 
 mod btf;
+mod core_mode;
 mod externs;
 mod link;
 mod maps;
@@ -34,7 +35,10 @@ pub use struct_ops::StructOpsValue;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CoreMode {
     /// In the kernel when it supports CO-RE records at `BPF_PROG_LOAD`
-    /// (Linux 5.17+, probed once) and no custom BTF is given, else in user
+    /// (Linux 5.17+, probed once) and no custom BTF is given, unless user
+    /// space is measurably cheaper: more relocated types than the kernel's
+    /// candidate cache holds, or the kernel BTF already parsed in this
+    /// process (see `loader/core_mode.rs` for the numbers); else in user
     /// space.
     #[default]
     Auto,
@@ -400,13 +404,7 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
         map_fds: &map_fds,
         externs: &ext_values.values,
     };
-    let core_mode = match opts.core {
-        CoreMode::Auto if opts.btf_custom_path.is_none() && sys::probe::kernel_core_relo() => {
-            CoreMode::Kernel
-        }
-        CoreMode::Auto => CoreMode::User,
-        m => m,
-    };
+    let core_mode = core_mode::resolve(&opts, &obj);
     let mut core_target: Option<crate::co_re::CoreTarget> = None;
     let mut progs: Vec<Option<OwnedFd>> = Vec::with_capacity(obj.programs.len());
     for (i, p) in obj.programs.iter().enumerate() {
