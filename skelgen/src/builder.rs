@@ -121,6 +121,16 @@ pub enum BuildError {
         #[source]
         source: crate::Error,
     },
+    /// The inputs could not be linked into one object
+    /// ([`Builder::add_source`] / [`Builder::add_object`]).
+    #[error("cannot link {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Link {
+        /// The objects, in link order.
+        inputs: Vec<PathBuf>,
+        /// The linker's error.
+        #[source]
+        source: crate::link::LinkError,
+    },
     /// `vmlinux.h` could not be generated ([`Builder::vmlinux_h`]).
     #[error("cannot generate vmlinux.h")]
     VmlinuxH(#[source] crate::btf_c::VmlinuxHError),
@@ -143,7 +153,7 @@ enum Input {
 /// skeleton; see the [module documentation](self).
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
-    input: Option<Input>,
+    inputs: Vec<Input>,
     clang: Option<PathBuf>,
     clang_args: Vec<OsString>,
     includes: Vec<PathBuf>,
@@ -165,16 +175,32 @@ impl Builder {
         Self::default()
     }
 
-    /// The BPF C source to compile (replaces an earlier [`Builder::object`]).
+    /// The BPF C source to compile (replaces earlier inputs).
     pub fn source(mut self, path: impl Into<PathBuf>) -> Self {
-        self.input = Some(Input::Source(path.into()));
+        self.inputs = vec![Input::Source(path.into())];
+        self
+    }
+
+    /// Adds a BPF C source to compile. With more than one input, the
+    /// objects are statically linked in the order given (as
+    /// `bpftool gen object` does, see [`crate::link`]) into
+    /// `OUT_DIR/linked/<first input's stem>.bpf.o`, and the skeleton is that
+    /// object's, named after the first input.
+    pub fn add_source(mut self, path: impl Into<PathBuf>) -> Self {
+        self.inputs.push(Input::Source(path.into()));
+        self
+    }
+
+    /// Adds an already compiled object to link (see [`Builder::add_source`]).
+    pub fn add_object(mut self, path: impl Into<PathBuf>) -> Self {
+        self.inputs.push(Input::Object(path.into()));
         self
     }
 
     /// An already compiled object to generate from, skipping clang
-    /// (replaces an earlier [`Builder::source`]).
+    /// (replaces earlier inputs).
     pub fn object(mut self, path: impl Into<PathBuf>) -> Self {
-        self.input = Some(Input::Object(path.into()));
+        self.inputs = vec![Input::Object(path.into())];
         self
     }
 
@@ -247,7 +273,9 @@ impl Builder {
     /// Builds, writing the `cargo:` instructions to `cargo` (a test can
     /// capture them in a `Vec<u8>`), and returns the path of the skeleton.
     pub fn build_to(&self, cargo: &mut impl Write) -> Result<PathBuf, BuildError> {
-        let input = self.input.as_ref().ok_or(BuildError::NoInput)?;
+        if self.inputs.is_empty() {
+            return Err(BuildError::NoInput);
+        }
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => std::env::var_os("OUT_DIR")
@@ -264,13 +292,30 @@ impl Builder {
         })?;
 
         let mut lines = Vec::new();
-        let object = match input {
-            Input::Object(path) => {
-                lines.push(format!("cargo:rerun-if-changed={}", path.display()));
-                Ok(path.clone())
+        let mut objects = Vec::with_capacity(self.inputs.len());
+        let mut object = Ok(PathBuf::new());
+        for input in &self.inputs {
+            let one = match input {
+                Input::Object(path) => {
+                    lines.push(format!("cargo:rerun-if-changed={}", path.display()));
+                    Ok(path.clone())
+                }
+                Input::Source(source) => self.compile(source, &out_dir, &mut lines),
+            };
+            match one {
+                Ok(path) => objects.push(path),
+                Err(e) => {
+                    object = Err(e);
+                    break;
+                }
             }
-            Input::Source(source) => self.compile(source, &out_dir, &mut lines),
-        };
+        }
+        if object.is_ok() {
+            object = match objects.as_slice() {
+                [one] => Ok(one.clone()),
+                _ => link_objects(&objects, &out_dir),
+            };
+        }
         let result = object.and_then(|object| self.generate(&object, &out_dir, &mut lines));
         // The rerun lines matter most when the build failed: the user's fix
         // to a header must trigger the next run.
@@ -417,6 +462,44 @@ impl Builder {
         })?;
         Ok(skel_path)
     }
+}
+
+/// Links `objects` into `out_dir/linked/<first stem>.bpf.o`.
+fn link_objects(objects: &[PathBuf], out_dir: &Path) -> Result<PathBuf, BuildError> {
+    let inputs = objects
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(|b| (p.display().to_string(), b))
+                .map_err(|source| BuildError::Read {
+                    path: p.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let linked = crate::link::link(&inputs).map_err(|source| BuildError::Link {
+        inputs: objects.to_vec(),
+        source,
+    })?;
+    let first = objects
+        .first()
+        .and_then(|p| p.file_name())
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = first
+        .split('.')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("bpf");
+    let dir = out_dir.join("linked");
+    let path = dir.join(format!("{stem}.bpf.o"));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| write_if_changed(&path, &linked))
+        .map_err(|source| BuildError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
 }
 
 /// The host compiler's system include directories, which clang does not

@@ -398,3 +398,56 @@ fn garbage_inputs_are_errors() {
         let _ = link(&[("cut.o", &lib[..len])]);
     }
 }
+
+#[test]
+fn builder_compiles_and_links_several_inputs() {
+    if !require(have_tool("clang"), "clang not installed") {
+        return;
+    }
+    let src = |n: &str| fixture_path(n).with_extension("c");
+    let out = tmpdir().join("builder");
+    let mut cargo = Vec::new();
+    let skel = skelgen::Builder::new()
+        .add_source(src("main"))
+        .add_source(src("lib"))
+        .add_object(fixture_path("override"))
+        .out_dir(&out)
+        .build_to(&mut cargo)
+        .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    assert_eq!(skel, out.join("main.skel.rs"));
+    let code = std::fs::read_to_string(&skel).unwrap();
+    for name in [
+        "MainBpf",
+        "handle_getppid",
+        "lib_xdp",
+        "lib_total",
+        "counts",
+    ] {
+        assert!(code.contains(name), "{name} missing from the skeleton");
+    }
+    let cargo = String::from_utf8(cargo).unwrap();
+    for input in [src("main"), src("lib"), fixture_path("override")] {
+        let line = format!("cargo:rerun-if-changed={}", input.display());
+        assert!(
+            cargo.lines().any(|l| l == line),
+            "{line} missing in:\n{cargo}"
+        );
+    }
+    // The linked object is the one the skeleton embeds, and it runs.
+    let linked = std::fs::read(out.join("linked/main.bpf.o")).unwrap();
+    if let Some(_k) = kernel_serial() {
+        drive(&linked, 7);
+    }
+
+    let err = skelgen::Builder::new()
+        .add_object(fixture_path("lib"))
+        .add_object(fixture_path("dup"))
+        .out_dir(&out)
+        .build_to(&mut Vec::new())
+        .unwrap_err();
+    let chain = error_chain(&err);
+    assert!(
+        chain.contains("cannot link") && chain.contains("'lib_add' is defined in both"),
+        "{chain}"
+    );
+}
