@@ -33,6 +33,9 @@ struct Args {
     interval: u64,
     /// Number of outputs [default: until interrupted].
     count: Option<u64>,
+    /// Use the kprobe programs only (fail if the kernel has no kprobes).
+    #[arg(long)]
+    kprobes: bool,
 }
 
 /// How the programs are hooked into the kernel, best first.
@@ -125,7 +128,11 @@ fn timestamp() -> String {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let skel = start_best()?;
+    let skel = if args.kprobes {
+        start(Hook::Kprobe).context("--kprobes")?
+    } else {
+        start_best()?
+    };
 
     print!("{:<8}  ", "TIME");
     for name in STATS {
