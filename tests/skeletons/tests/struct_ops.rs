@@ -198,3 +198,46 @@ fn with_no_struct_ops_map_created_nothing_of_it_loads() {
     assert!(!skel.progs.skel_ssthresh.is_loaded());
     assert!(!skel.progs.skel_release.is_loaded());
 }
+
+#[test]
+fn a_set_member_the_kernel_lacks_is_refused_and_skipped_once_zeroed() {
+    let Some(_s) = kernel_serial() else { return };
+    let mut open = StructOpsBpf::open().unwrap();
+    open.maps.skel_cc_extra.set_autocreate(true);
+    assert_eq!(open.struct_ops.skel_cc_extra.skelgen_extra, 1);
+    let msg = error_chain(&open.load().err().expect("skelgen_extra = 1 accepted"));
+    assert!(
+        msg.contains("skel_cc_extra")
+            && msg.contains("'skelgen_extra'")
+            && msg.contains("has no such member"),
+        "{msg}"
+    );
+
+    // Zeroed before load, the member is left out and the rest registers.
+    let name = unique_name("skx");
+    let mut open = StructOpsBpf::open().unwrap();
+    open.maps.skel_cc_extra.set_autocreate(true);
+    open.struct_ops.skel_cc_extra.skelgen_extra = 0;
+    open.struct_ops.skel_cc_extra.name = c_name(&name);
+    let mut skel = open.load().unwrap();
+    // init and release are not members of this flavour: not loaded.
+    assert!(skel.progs.skel_ssthresh.is_loaded() && !skel.progs.skel_init.is_loaded());
+    skel.attach().unwrap();
+    assert!(available().split_whitespace().any(|n| n == name));
+    drop(skel);
+    assert!(!available().split_whitespace().any(|n| n == name));
+}
+
+#[test]
+fn a_data_member_of_another_size_than_the_kernels_is_refused() {
+    let Some(_s) = kernel_serial() else { return };
+    let mut open = StructOpsBpf::open().unwrap();
+    open.maps.skel_cc_wide.set_autocreate(true);
+    let msg = error_chain(&open.load().err().expect("an 8-byte flags accepted"));
+    assert!(
+        msg.contains("skel_cc_wide")
+            && msg.contains("'flags'")
+            && msg.contains("8 bytes here, 4 in the kernel's struct tcp_congestion_ops"),
+        "{msg}"
+    );
+}
