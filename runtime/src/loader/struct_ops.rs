@@ -169,7 +169,8 @@ fn kernel_value(
             setting(
                 &m.name,
                 format!(
-                    "struct {wrapper} is not in the kernel's BTF: this kernel has no struct_ops type '{name}'"
+                    "struct {wrapper} is not in the kernel's BTF (vmlinux): this kernel has no struct_ops type '{name}' \
+                     (struct_ops types of modules are not looked up)"
                 ),
             )
         })?;
@@ -206,7 +207,18 @@ fn kernel_value(
         let bytes = image
             .get(start..start + lm.size as usize)
             .ok_or_else(|| mbad("outside the map's initial value".into()))?;
-        let set = lm.prog.is_some() || bytes.iter().any(|&b| b != 0);
+        let nonzero = bytes.iter().any(|&b| b != 0);
+        if lm.func && nonzero {
+            // The ELF holds zeros there (a relocation names the program):
+            // only user space can have written it, through the skeleton's
+            // struct, whose function pointers are plain integers.
+            return Err(mbad(
+                "a function pointer holds a value written before load: function pointers \
+                 are set only by the object's programs"
+                    .into(),
+            ));
+        }
+        let set = lm.prog.is_some() || nonzero;
         let found = ktype.members().enumerate().find(|(_, km)| {
             kernel
                 .name(km.name_off)
@@ -263,11 +275,6 @@ fn kernel_value(
                 )));
             }
             let Some(prog_name) = &lm.prog else {
-                if set {
-                    return Err(mbad(
-                        "a function pointer holds a value no program of the object gave it".into(),
-                    ));
-                }
                 continue;
             };
             let p = prog_index(obj, prog_name)

@@ -4,6 +4,7 @@
 //! value: [`Map`] for hash/array-like maps, [`PerCpuMap`] for per-CPU maps,
 //! [`ProgArray`], [`MapOfMaps`], [`Queue`], [`Stack`], [`StackTraceMap`],
 //! [`RingBufMap`] and [`PerfEventArrayMap`] for maps with their own semantics,
+//! [`StructOpsMap`] for struct_ops maps (registered, not read or written),
 //! [`UntypedMap`] when BTF names no key/value types, and [`DataMap`] /
 //! [`FrozenData`] for `.bss`, `.data` and `.rodata`.
 //!

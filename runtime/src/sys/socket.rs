@@ -121,3 +121,16 @@ pub fn tcp_congestion(sock: impl AsFd) -> Result<String, SysError> {
     let end = got.iter().position(|&b| b == 0).unwrap_or(got.len());
     Ok(String::from_utf8_lossy(&got[..end]).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn congestion_control_names_are_checked_before_the_call() {
+        let sock = std::fs::File::open("/dev/null").unwrap();
+        for bad in ["a_name_of_16_byt", "nul\0inside"] {
+            let e = super::set_tcp_congestion(&sock, bad).unwrap_err();
+            assert!(e.errno().is_none(), "{bad:?}: no syscall made: {e}");
+            assert!(e.to_string().contains("TCP_CONGESTION"), "{e}");
+        }
+    }
+}

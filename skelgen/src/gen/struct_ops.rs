@@ -63,7 +63,8 @@ pub(super) fn generate(
         };
         let doc = format!(
             " struct_ops map `{name}` (struct {}; {how}). Its data members are copied by name \
-             into the kernel's struct at load; function pointers are set to the object's programs.",
+             into the kernel's struct at load; function pointers are set to the object's programs \
+             (their fields here must stay 0).",
             st.type_name
         );
         open_fields.push(quote!(#[doc = #doc] pub #f: #ty));

@@ -241,3 +241,16 @@ fn a_data_member_of_another_size_than_the_kernels_is_refused() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_function_pointer_written_before_load_is_refused() {
+    let Some(_s) = kernel_serial() else { return };
+    let mut open = open(Via::MapUpdate, &unique_name("skf"));
+    assert_eq!(open.struct_ops.skel_cc.init, 0);
+    open.struct_ops.skel_cc.init = 1;
+    let msg = error_chain(&open.load().err().expect("a written function pointer accepted"));
+    assert!(
+        msg.contains("skel_cc") && msg.contains("'init'") && msg.contains("function pointer"),
+        "{msg}"
+    );
+}
