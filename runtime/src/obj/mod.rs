@@ -28,8 +28,7 @@ pub use maps::{
     DataKind, InitSlot, Map, MapDef, MapKind, MapType, PinningType, SlotTarget, StructOps,
     StructOpsMember, BPF_F_LINK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_MAP_SIZE,
 };
-pub use programs::Program;
-pub use relocs::{Reloc, RelocKind};
+pub use programs::{Program, Reloc, RelocKind};
 
 /// An error understanding a BPF object. Each variant says where.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
-//! Programs: one per `STT_FUNC` symbol of each executable section.
+//! Programs: one per `STT_FUNC` symbol of each executable section, with
+//! the relocations of its instructions ([`Reloc`], filled in by `relocs`).
 
 use log::debug;
 use object::elf;
 
 use super::elf::Elf;
-use super::relocs::Reloc;
 use super::ObjError;
 
 /// Size of one BPF instruction slot.
@@ -47,6 +47,68 @@ impl Program {
     pub fn section_match(&self) -> Option<crate::section::Match<'_>> {
         crate::section::lookup(&self.section)
     }
+}
+
+/// What a relocated instruction refers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelocKind {
+    /// `ld_imm64` of a BTF-defined map: becomes the map's fd.
+    Map {
+        /// Index into [`super::Object::maps`].
+        map: usize,
+    },
+    /// `ld_imm64` of an address in a global-data map: becomes map value + offset.
+    Data {
+        /// Index into [`super::Object::maps`].
+        map: usize,
+        /// The symbol's offset in its section, added to the instruction's imm.
+        sym_off: u64,
+    },
+    /// `ld_imm64` of a `.kconfig`/`.ksyms` variable.
+    Extern {
+        /// Index into [`super::Object::externs`].
+        ext: usize,
+    },
+    /// A call of a kfunc.
+    ExternCall {
+        /// Index into [`super::Object::externs`].
+        ext: usize,
+    },
+    /// A BPF-to-BPF call into `.text`.
+    Call {
+        /// Target instruction, relative to the start of `.text`.
+        target_insn: usize,
+    },
+    /// `ld_imm64` of a `.text` function's address (a callback, `BPF_PSEUDO_FUNC`).
+    SubprogAddr {
+        /// Target instruction, relative to the start of `.text`.
+        target_insn: usize,
+    },
+}
+
+impl RelocKind {
+    /// A short class name, for counts and `inspect`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            RelocKind::Map { .. } => "map",
+            RelocKind::Data { .. } => "data",
+            RelocKind::Extern { .. } => "extern",
+            RelocKind::ExternCall { .. } => "kfunc_call",
+            RelocKind::Call { .. } => "call",
+            RelocKind::SubprogAddr { .. } => "subprog_addr",
+        }
+    }
+}
+
+/// One relocation of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reloc {
+    /// Instruction index, relative to the program's first instruction.
+    pub insn: usize,
+    /// What it refers to.
+    pub kind: RelocKind,
+    /// The symbol named by the relocation (a section name for section symbols).
+    pub sym: String,
 }
 
 /// Collects every function of every executable section, as libbpf's

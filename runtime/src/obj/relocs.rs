@@ -1,4 +1,5 @@
-//! Relocations of program sections, classified as libbpf classifies them.
+//! Relocations of program sections, classified as libbpf classifies them
+//! into each program's [`Reloc`]s.
 //!
 //! Every lookup a relocation needs (its program, extern or map) goes through
 //! an index built once, so the work stays linear in the number of
@@ -13,74 +14,12 @@ use object::elf;
 use super::elf::{Elf, Symbol};
 use super::externs::{Extern, ExternKind};
 use super::maps::{Map, MapKind};
-use super::programs::{Program, INSN_SIZE};
+use super::programs::{Program, Reloc, RelocKind, INSN_SIZE};
 use super::ObjError;
 
 const OP_CALL: u8 = 0x85; // BPF_JMP | BPF_CALL
 const OP_LD_IMM64: u8 = 0x18; // BPF_LD | BPF_IMM | BPF_DW
 const PSEUDO_CALL: u8 = 1;
-
-/// What a relocated instruction refers to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RelocKind {
-    /// `ld_imm64` of a BTF-defined map: becomes the map's fd.
-    Map {
-        /// Index into [`super::Object::maps`].
-        map: usize,
-    },
-    /// `ld_imm64` of an address in a global-data map: becomes map value + offset.
-    Data {
-        /// Index into [`super::Object::maps`].
-        map: usize,
-        /// The symbol's offset in its section, added to the instruction's imm.
-        sym_off: u64,
-    },
-    /// `ld_imm64` of a `.kconfig`/`.ksyms` variable.
-    Extern {
-        /// Index into [`super::Object::externs`].
-        ext: usize,
-    },
-    /// A call of a kfunc.
-    ExternCall {
-        /// Index into [`super::Object::externs`].
-        ext: usize,
-    },
-    /// A BPF-to-BPF call into `.text`.
-    Call {
-        /// Target instruction, relative to the start of `.text`.
-        target_insn: usize,
-    },
-    /// `ld_imm64` of a `.text` function's address (a callback, `BPF_PSEUDO_FUNC`).
-    SubprogAddr {
-        /// Target instruction, relative to the start of `.text`.
-        target_insn: usize,
-    },
-}
-
-impl RelocKind {
-    /// A short class name, for counts and `inspect`.
-    pub fn class(&self) -> &'static str {
-        match self {
-            RelocKind::Map { .. } => "map",
-            RelocKind::Data { .. } => "data",
-            RelocKind::Extern { .. } => "extern",
-            RelocKind::ExternCall { .. } => "kfunc_call",
-            RelocKind::Call { .. } => "call",
-            RelocKind::SubprogAddr { .. } => "subprog_addr",
-        }
-    }
-}
-
-/// One relocation of a program.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reloc {
-    /// Instruction index, relative to the program's first instruction.
-    pub insn: usize,
-    /// What it refers to.
-    pub kind: RelocKind,
-    /// The symbol named by the relocation (a section name for section symbols).
-    pub sym: String,
-}
 
 fn sym_display<'a>(elf: &'a Elf<'_>, sym: &'a Symbol<'_>) -> &'a str {
     if sym.name.is_empty() && sym.kind == elf::STT_SECTION {
