@@ -326,7 +326,12 @@ fn kernel_version_matches_uname() {
     }
     let uts = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
     if uts.contains("Debian ") {
-        eprintln!("Debian kernel: uname -v decides, not uname -r");
+        // Debian kernels: `uname -v` (the package version) decides, not
+        // `uname -r` (6.1.0-57-amd64 is 6.1.153 or so).
+        let want = skelgen_runtime::kernel::parse_debian_version(&uts)
+            .unwrap_or_else(|| panic!("no version in Debian's uname -v '{uts}'"));
+        assert_eq!(kernel_version().unwrap(), want, "{uts}");
+        assert_eq!(want >> 8, (a << 8) + b, "{uts} vs {release}");
         return;
     }
     assert_eq!(
@@ -390,9 +395,27 @@ fn vmlinux_btf_has_kfunc_and_var() {
     let b = kernel::vmlinux_btf().unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b), "read once per process");
 
-    let f = find_ksym_btf("bpf_task_from_pid", KsymKind::Func)
-        .unwrap()
-        .expect("bpf_task_from_pid");
+    let f = find_ksym_btf("bpf_task_from_pid", KsymKind::Func).unwrap();
+    if !skelgen_test_support::matrix::has(skelgen_test_support::matrix::Feature::TaskKfuncs) {
+        // 6.1: the kfunc does not exist; a strong extern of it is an error
+        // that names it, a weak one resolves to nothing.
+        assert!(f.is_none(), "{f:?}");
+        let obj = fixture("kconfig");
+        let e = ext_clone(&obj, "bpf_task_from_pid");
+        let err = resolve_kfunc(obj.btf.as_ref().unwrap(), &e, find_ksym_btf)
+            .expect_err("bpf_task_from_pid resolved on a kernel without it")
+            .to_string();
+        assert!(err.contains("bpf_task_from_pid"), "{err}");
+        let mut weak = e.clone();
+        weak.weak = true;
+        assert!(
+            resolve_kfunc(obj.btf.as_ref().unwrap(), &weak, find_ksym_btf)
+                .unwrap()
+                .is_none()
+        );
+        return;
+    }
+    let f = f.expect("bpf_task_from_pid");
     assert_eq!((f.btf_obj_id, f.btf_name.as_str()), (0, "vmlinux"));
     assert_eq!(a.type_name(f.type_id).unwrap(), "bpf_task_from_pid");
     let v = find_ksym_btf("bpf_prog_active", KsymKind::Var)
@@ -508,4 +531,69 @@ fn syscall_wrapper_detected() {
         // x86-64 kernels since 4.17 always use the wrappers.
         assert!(kernel::has_syscall_wrapper().unwrap());
     }
+}
+
+// ---------------------------------------------------------------------------
+// A typed ksym of a variable on the kernel: needs CONFIG_KALLSYMS_ALL
+
+#[test]
+fn typed_ksym_of_a_variable_reads_it_or_names_the_missing_symbol() {
+    use skelgen_runtime::attach;
+    use skelgen_runtime::loader::{LoadError, OpenObject, OpenOptions};
+    use skelgen_test_support::matrix::{has, Feature};
+    use std::os::fd::AsFd;
+
+    let Some(_k) = support::kernel_serial() else {
+        return;
+    };
+    let bytes = support::fixture("ksym_typed");
+    let mut open = OpenObject::open(&bytes, "ksym_typed", OpenOptions::default()).unwrap();
+    let index = |o: &Object, name: &str| o.maps.iter().position(|m| m.name == name).unwrap();
+    let rodata = index(open.object(), ".rodata");
+    // targ_tgid at offset 0.
+    open.data_image_mut(rodata).unwrap().as_bytes_mut()[..4]
+        .copy_from_slice(&(std::process::id() as i32).to_ne_bytes());
+    let loaded = open.load();
+    if !has(Feature::KallsymsAll) {
+        // The BTF side resolves (the VAR is in vmlinux BTF); the kernel then
+        // cannot find the variable's address and says which symbol.
+        let e = loaded.expect_err("ksym_typed loads without KALLSYMS_ALL");
+        let LoadError::ProgLoad { source, .. } = &e else {
+            panic!("not a program load error: {}", support::error_chain(&e));
+        };
+        let log = source.verifier_log().unwrap_or_default();
+        assert!(
+            log.contains("failed to find the address for kernel symbol 'bpf_prog_active'"),
+            "{}\n{log}",
+            support::error_chain(&e)
+        );
+        return;
+    }
+    let o = loaded.unwrap_or_else(|e| panic!("{}", support::error_chain(&e)));
+    let prog = o
+        .object()
+        .programs
+        .iter()
+        .position(|p| p.name == "ksym_typed_getppid")
+        .unwrap();
+    let link = attach::auto_attach(
+        o.prog_fd(prog).unwrap().as_fd(),
+        "ksym_typed_getppid",
+        "tp/syscalls/sys_enter_getppid",
+    )
+    .unwrap()
+    .expect("tracepoint auto-attaches");
+    std::hint::black_box(std::os::unix::process::parent_id());
+    drop(link);
+    let read = |map: &str, at: usize, len: usize| {
+        let m = o.map(index(o.object(), map)).unwrap();
+        let mut v = vec![0u8; m.fd.value_size() as usize];
+        assert!(m.fd.lookup(&0u32.to_ne_bytes(), &mut v, 0).unwrap());
+        v[at..at + len].to_vec()
+    };
+    let runs = u64::from_ne_bytes(read(".bss", 0, 8).try_into().unwrap());
+    assert_eq!(runs, 1, "the program ran once for our getppid");
+    // bpf_prog_active is 1 on the CPU while a tracepoint program runs.
+    let active = i32::from_ne_bytes(read(".data", 0, 4).try_into().unwrap());
+    assert_eq!(active, 1, "bpf_prog_active as the program read it");
 }

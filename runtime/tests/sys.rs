@@ -357,11 +357,10 @@ fn btf_load_info_and_rejection() {
 fn pin_and_get() {
     let Some(_k) = kernel_serial() else { return };
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if !mounts
+    let bpffs = mounts
         .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf") && l.contains(" bpf "))
-    {
-        eprintln!("pin_and_get: skipped, no bpffs at /sys/fs/bpf");
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf") && l.contains(" bpf "));
+    if !skelgen_test_support::require(bpffs, "no bpffs at /sys/fs/bpf") {
         return;
     }
     let map = MapCreate::new(map_type::ARRAY, 4, 4, 1).create().unwrap();
@@ -394,10 +393,11 @@ fn raw_tracepoint_and_perf_event_links() {
     );
     drop(link);
 
-    let Ok(id) = sys::tracepoint_id("syscalls", "sys_enter_getppid") else {
-        eprintln!("raw_tracepoint_and_perf_event_links: tracefs not mounted, perf part skipped");
+    let id = sys::tracepoint_id("syscalls", "sys_enter_getppid");
+    if !skelgen_test_support::require(id.is_ok(), "tracefs not mounted: perf part skipped") {
         return;
-    };
+    }
+    let Ok(id) = id else { return };
     let tp = ProgLoad::new(prog_type::TRACEPOINT, &insns, "GPL")
         .load()
         .unwrap();
@@ -459,8 +459,14 @@ fn tcx_link_on_loopback() {
         relative: 0,
         expected_revision: 0,
     })
-    .create()
-    .unwrap();
+    .create();
+    if !skelgen_test_support::matrix::has(skelgen_test_support::matrix::Feature::Tcx) {
+        // Before 6.6 the attach type is unknown to BPF_LINK_CREATE.
+        let err = link.expect_err("a tcx link on a kernel without tcx");
+        assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
+        return;
+    }
+    let link = link.unwrap();
     let info = sys::link_info(&link).unwrap();
     assert_eq!(info.link_type, sys::link_type::TCX);
     assert_eq!(info.ifindex(), Some(1));

@@ -3,7 +3,7 @@
 //! The BPF object carries three families of programs counting into one
 //! `.bss` array: fentry (cheapest), kprobes, and syscall tracepoints. The
 //! first family that loads and attaches wins; the others are never loaded
-//! (`set_autoload(false)`).
+//! (`set_autoload(false)`). `--hook` picks one family instead.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,13 +33,18 @@ struct Args {
     interval: u64,
     /// Number of outputs [default: until interrupted].
     count: Option<u64>,
-    /// Use the kprobe programs only (fail if the kernel has no kprobes).
-    #[arg(long)]
+    /// Use only this family of programs (fail if the kernel cannot run it)
+    /// instead of the best one the kernel has.
+    #[arg(long, value_enum)]
+    hook: Option<Hook>,
+    /// Use the kprobe programs only (fail if the kernel has no kprobes);
+    /// the same as `--hook kprobe`.
+    #[arg(long, conflicts_with = "hook")]
     kprobes: bool,
 }
 
 /// How the programs are hooked into the kernel, best first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Hook {
     Fentry,
     Kprobe,
@@ -128,10 +133,14 @@ fn timestamp() -> String {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let skel = if args.kprobes {
-        start(Hook::Kprobe).context("--kprobes")?
+    let hook = if args.kprobes {
+        Some(Hook::Kprobe)
     } else {
-        start_best()?
+        args.hook
+    };
+    let skel = match hook {
+        Some(hook) => start(hook).with_context(|| format!("--hook {hook:?}"))?,
+        None => start_best()?,
     };
 
     print!("{:<8}  ", "TIME");

@@ -15,6 +15,7 @@
 //! over files (and, for module BTF object ids, bpf() calls in `sys`).
 
 mod error;
+pub mod features;
 mod fill;
 mod kallsyms;
 mod kconfig;

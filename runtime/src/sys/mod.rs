@@ -19,6 +19,7 @@ mod gateway;
 mod host;
 mod info;
 mod link;
+pub mod link_probe;
 mod map;
 mod mmap;
 mod object;

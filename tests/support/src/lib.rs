@@ -137,3 +137,25 @@ pub fn kernel_serial() -> Option<MutexGuard<'static, ()>> {
     let guard = serial();
     kernel().then_some(guard)
 }
+
+/// A cgroup v2 mount to attach cgroup programs to: `/sys/fs/cgroup/unified`
+/// where systemd's hybrid layout puts it (this machine), else the first
+/// cgroup2 mount in `/proc/mounts` (`/sys/fs/cgroup` in a VM guest). Panics
+/// if there is none: kernel tests run where cgroup v2 is mounted.
+pub fn cgroup2_root() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let cgroup2: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let (_, target, fstype) = (cols.next()?, cols.next()?, cols.next()?);
+            (fstype == "cgroup2").then_some(target)
+        })
+        .collect();
+    let pick = cgroup2
+        .iter()
+        .find(|t| **t == "/sys/fs/cgroup/unified")
+        .or_else(|| cgroup2.first())
+        .unwrap_or_else(|| panic!("no cgroup2 mount in /proc/mounts"));
+    PathBuf::from(pick)
+}

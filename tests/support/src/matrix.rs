@@ -37,11 +37,20 @@ pub enum Feature {
     Tcx,
     /// netkit devices.
     Netkit,
+    /// fmod_ret on `bpf_modify_return_test` and sleepable fentry/fexit on
+    /// `bpf_fentry_test1`, the kernel's BPF test functions (without
+    /// `CONFIG_FUNCTION_ERROR_INJECTION`, only BTF id sets allow them).
+    FmodRetSleepable,
+    /// The task kfuncs `bpf_task_from_pid`, `bpf_task_acquire` and
+    /// `bpf_task_release` (6.2), which the kconfig fixture calls.
+    TaskKfuncs,
+    /// Netfilter programs and links (6.4).
+    Netfilter,
 }
 
 impl Feature {
     /// Every feature, in table order.
-    pub const ALL: [Feature; 10] = [
+    pub const ALL: [Feature; 13] = [
         Feature::Kprobes,
         Feature::KprobeMulti,
         Feature::KprobeSession,
@@ -52,6 +61,9 @@ impl Feature {
         Feature::ModuleBtf,
         Feature::Tcx,
         Feature::Netkit,
+        Feature::TaskKfuncs,
+        Feature::FmodRetSleepable,
+        Feature::Netfilter,
     ];
 
     /// The feature's name in `tests/kernel-matrix.tsv`.
@@ -67,6 +79,9 @@ impl Feature {
             Feature::ModuleBtf => "module_btf",
             Feature::Tcx => "tcx",
             Feature::Netkit => "netkit",
+            Feature::TaskKfuncs => "task_kfuncs",
+            Feature::Netfilter => "netfilter",
+            Feature::FmodRetSleepable => "fmod_ret_sleepable",
         }
     }
 
