@@ -109,6 +109,14 @@ impl StructOpsMap {
             Ok(()) => {}
             // A link map keeps the value it was given first: already set.
             Err(e) if self.value.link && e.errno() == Some(libc::EBUSY) => {}
+            // The kernel keeps a registered (or once registered) value.
+            Err(e) if e.errno() == Some(libc::EBUSY) => {
+                return Err(err(
+                    "BPF_MAP_UPDATE_ELEM of key 0: the map was registered before, and a \
+                     .struct_ops map registers once; load the object again to register anew",
+                    e,
+                ))
+            }
             Err(e) => return Err(err("BPF_MAP_UPDATE_ELEM of key 0 with the struct", e)),
         }
         let dup = self.fd.as_fd().try_clone_to_owned().map_err(|e| {

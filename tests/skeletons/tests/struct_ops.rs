@@ -176,6 +176,20 @@ fn congestion_control_runs(via: Via) {
         ErrorKind::NotFound,
         "{e}"
     );
+
+    // Registering again: a link map backs a new link; a plain map's value
+    // is spent.
+    let again = skel.attach();
+    match via {
+        Via::Link => {
+            again.unwrap();
+            assert!(available().split_whitespace().any(|n| n == name));
+        }
+        Via::MapUpdate => {
+            let msg = error_chain(&again.expect_err("a .struct_ops map registered twice"));
+            assert!(msg.contains("registers once"), "{msg}");
+        }
+    }
 }
 
 #[test]
@@ -248,7 +262,12 @@ fn a_function_pointer_written_before_load_is_refused() {
     let mut open = open(Via::MapUpdate, &unique_name("skf"));
     assert_eq!(open.struct_ops.skel_cc.init, 0);
     open.struct_ops.skel_cc.init = 1;
-    let msg = error_chain(&open.load().err().expect("a written function pointer accepted"));
+    let msg = error_chain(
+        &open
+            .load()
+            .err()
+            .expect("a written function pointer accepted"),
+    );
     assert!(
         msg.contains("skel_cc") && msg.contains("'init'") && msg.contains("function pointer"),
         "{msg}"
