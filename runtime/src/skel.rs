@@ -200,10 +200,31 @@ impl OpenProgram {
         self.settings.autoload = on;
     }
 
-    /// Sets the kernel function (fentry/fexit/fmod_ret/lsm) or tracepoint
-    /// (tp_btf) to attach to, overriding the section's.
-    pub fn set_attach_target(&mut self, target: impl Into<String>) {
-        self.settings.attach_target = Some(target.into());
+    /// Sets what the program attaches to, overriding its section, as
+    /// libbpf's `bpf_program__set_attach_target`: with `target_prog` `None`,
+    /// `func` is a kernel function (fentry/fexit/fmod_ret), LSM hook or
+    /// tracepoint (tp_btf), found in vmlinux or, as `module:func` or when
+    /// vmlinux lacks it, in a loaded module's BTF; with `Some(fd)`, `func` is
+    /// a global function of that loaded program (freplace needs this; fentry
+    /// and fexit may trace a BPF program so). The fd is duplicated: the
+    /// caller may close its own.
+    pub fn set_attach_target(
+        &mut self,
+        target_prog: Option<BorrowedFd<'_>>,
+        func: impl Into<String>,
+    ) -> Result<(), ProgramError> {
+        let prog = match target_prog {
+            Some(fd) => Some(std::sync::Arc::new(fd.try_clone_to_owned().map_err(
+                |source| ProgramError::TargetFd {
+                    prog: self.name.into(),
+                    source,
+                },
+            )?)),
+            None => None,
+        };
+        self.settings.attach_target = Some(func.into());
+        self.settings.attach_prog = prog;
+        Ok(())
     }
 }
 
@@ -221,6 +242,16 @@ pub enum ProgramError {
     /// Autoload was off.
     #[error("program '{0}' was not loaded (autoload off)")]
     NotLoaded(String),
+    /// The target program's fd given to `set_attach_target` could not be
+    /// duplicated.
+    #[error("program '{prog}': cannot duplicate the attach target's program fd")]
+    TargetFd {
+        /// Program.
+        prog: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A syscall failed.
     #[error("program '{prog}': {op}")]
     Sys {

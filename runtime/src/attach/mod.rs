@@ -50,7 +50,10 @@ pub use net::{
 };
 pub use perf_event::{attach_perf_event, attach_tracepoint, open_cpu_clock_events};
 pub use release::release_all;
-pub use tracing::{attach_iter, attach_raw_tracepoint, attach_trace};
+pub use tracing::{
+    attach_freplace, attach_iter, attach_raw_tracepoint, attach_trace, attach_trace_with,
+    TraceOptions,
+};
 pub use uprobe::{attach_uprobe, attach_uprobe_with, UprobeLocation, UprobeOptions};
 pub use usdt::{
     attach_usdt, parse_usdt_notes, AttachContext, UsdtArg, UsdtArgLocation, UsdtError, UsdtNote,

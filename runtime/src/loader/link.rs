@@ -84,7 +84,9 @@ impl ExtIndex {
                 what: "section name of a .BTF.ext block",
                 source: e,
             })?;
-            Ok(name.strip_prefix('?').unwrap_or(name).to_string())
+            // Kept with its `?`: `?fentry/f` and `fentry/f` are two ELF
+            // sections, each with its own records at offset 0.
+            Ok(name.to_string())
         };
         for s in &ext.func_info {
             let e = by_section.entry(sec_name(s.sec_name_off)?).or_default();
@@ -226,7 +228,7 @@ pub(crate) fn link_program(
     let mut lines: Vec<(usize, [u32; 3])> = Vec::new();
     for &(pi, pos) in &chunks {
         let p = &obj.programs[pi];
-        let Some(sec) = ext.by_section.get(section_name(obj, p)) else {
+        let Some(sec) = ext.by_section.get(section_name(obj, p).as_ref()) else {
             continue;
         };
         let range = p.insn_offset..p.insn_offset + p.insn_count();
@@ -277,12 +279,17 @@ pub(crate) fn link_program(
 }
 
 /// The section name a program's BTF.ext records are filed under.
-fn section_name<'a>(obj: &'a Object, p: &'a Program) -> &'a str {
+/// The ELF section name BTF.ext records `p` under: `p.section` lost the
+/// `?` prefix that turned autoload off, which the object's default autoload
+/// still tells.
+fn section_name<'a>(obj: &'a Object, p: &'a Program) -> std::borrow::Cow<'a, str> {
     let _ = obj;
     if p.subprog {
-        ".text"
+        ".text".into()
+    } else if !p.autoload {
+        format!("?{}", p.section).into()
     } else {
-        &p.section
+        p.section.as_str().into()
     }
 }
 

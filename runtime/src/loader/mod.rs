@@ -13,6 +13,7 @@ mod core_mode;
 mod externs;
 mod link;
 mod maps;
+mod target;
 mod struct_ops;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -25,10 +26,10 @@ use crate::btf::{Btf, BtfError};
 use crate::image::AlignedBuf;
 use crate::insn::Insn;
 use crate::obj::{DataKind, MapKind, MapType, ObjError, Object, SlotTarget};
-use crate::section::AttachType;
 use crate::sys::{self, Mmap, SysError};
 
 pub use link::POISON_HELPER;
+pub(crate) use target::program_func_btf_id;
 pub use struct_ops::StructOpsValue;
 
 /// How CO-RE relocations are applied.
@@ -189,6 +190,9 @@ pub struct ProgSettings {
     pub autoload: bool,
     /// Attach target function for fentry/fexit/tp_btf/lsm/freplace, overriding the section's.
     pub attach_target: Option<String>,
+    /// The loaded program whose function `attach_target` names (freplace,
+    /// or fentry/fexit on a BPF program): `attach_prog_fd` at load.
+    pub attach_prog: Option<Arc<OwnedFd>>,
 }
 
 /// An object opened and not yet loaded.
@@ -239,6 +243,7 @@ impl OpenObject {
             .map(|p| ProgSettings {
                 autoload: p.autoload && !p.subprog,
                 attach_target: None,
+                attach_prog: None,
             })
             .collect();
         let images = obj
@@ -462,9 +467,17 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
             .kern_version(obj.kern_version)
             .prog_flags(flags)
             .expected_attach_type(m.def.expected_attach_type_raw());
-        let attach_btf_id = attach_btf_id(&m, prog_settings[i].attach_target.as_deref(), &p.name)?;
-        if let Some(id) = attach_btf_id {
-            load = load.attach_btf_id(id);
+        let settings = &prog_settings[i];
+        let target_prog = settings.attach_prog.as_deref().map(|f| f.as_fd());
+        let attach = target::resolve(&m, settings.attach_target.as_deref(), target_prog, &p.name)?;
+        if let Some(t) = &attach {
+            load = load.attach_btf_id(t.btf_id);
+            if let Some(fd) = target::btf_obj_fd(t) {
+                load = load.attach_btf_obj(fd);
+            }
+            if let Some(fd) = target_prog {
+                load = load.attach_prog(fd);
+            }
         }
         if let (Some(fd), Some(ext)) = (btf_fd.as_ref(), obj.btf_ext.as_ref()) {
             load = load.prog_btf(fd.as_fd());
@@ -572,47 +585,4 @@ fn target_btf(opts: &OpenOptions) -> Result<Arc<Btf>, LoadError> {
             source: Box::new(e),
         }),
     }
-}
-
-/// `attach_btf_id` for programs that attach by BTF (tp_btf, fentry, fexit,
-/// fmod_ret, lsm, iter): the kernel type named by the section or by
-/// `set_attach_target`.
-fn attach_btf_id(
-    m: &crate::section::Match<'_>,
-    override_target: Option<&str>,
-    prog: &str,
-) -> Result<Option<u32>, LoadError> {
-    if !m.def.flags.contains(crate::section::SecFlags::ATTACH_BTF) {
-        return Ok(None);
-    }
-    let Some(attach) = m.def.expected_attach_type else {
-        return Ok(None);
-    };
-    let (prefix, kind) = attach.btf_target_naming();
-    let name = match override_target.or(m.target) {
-        Some(n) => n,
-        None => {
-            return Err(LoadError::Program {
-                prog: prog.into(),
-                reason: "no attach target: give one in the section name or with set_attach_target"
-                    .into(),
-            })
-        }
-    };
-    let full = format!("{prefix}{name}");
-    let btf = crate::kernel::vmlinux_btf().map_err(|e| LoadError::Kernel {
-        what: format!("program '{prog}': kernel BTF is needed to find '{full}'"),
-        source: Box::new(e),
-    })?;
-    let kind = match kind {
-        crate::section::BtfTargetKind::Typedef => crate::btf::Kind::Typedef,
-        _ => crate::btf::Kind::Func,
-    };
-    let _ = AttachType::TraceRawTp;
-    btf.find_by_name_kind(&full, kind)
-        .map(Some)
-        .ok_or_else(|| LoadError::Program {
-            prog: prog.into(),
-            reason: format!("attach target '{full}' ({kind}) not found in the kernel's BTF"),
-        })
 }

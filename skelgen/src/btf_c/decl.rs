@@ -10,6 +10,10 @@ use skelgen_runtime::btf::{Kind, TypeKind};
 
 use super::{pfx, too_deep, DumpError, Dumper, Namespace, MAX_DEPTH};
 
+/// The largest gap between members (or before the end) that is padded:
+/// 1 MiB. The kernel's largest gaps are a few cache lines.
+const MAX_GAP_BITS: i64 = 8 << 20;
+
 /// Padding types, widest first: (name, bits).
 const PADS: [(&str, i64); 4] = [("long", 64), ("int", 32), ("short", 16), ("char", 8)];
 
@@ -101,7 +105,7 @@ impl Dumper<'_> {
                 i64::from(self.align(m.ty)?)
             };
             let in_bitfield = prev_bitfield && m_sz != 0;
-            self.bit_padding(off, m_off, m_align, in_bitfield, lvl + 1);
+            self.bit_padding(id, off, m_off, m_align, in_bitfield, lvl + 1)?;
             self.out.push('\n');
             self.out.push_str(pfx(lvl + 1));
             self.emit_type_decl(m.ty, fname, lvl + 1, depth + 1)?;
@@ -119,7 +123,7 @@ impl Dumper<'_> {
             self.out.push(';');
         }
         if is_struct {
-            self.bit_padding(off, i64::from(c.size) * 8, align, false, lvl + 1);
+            self.bit_padding(id, off, i64::from(c.size) * 8, align, false, lvl + 1)?;
         }
         if !c.is_empty() || c.size != 0 {
             self.out.push('\n');
@@ -135,9 +139,25 @@ impl Dumper<'_> {
     /// Anonymous bitfields that move the next member from bit `cur` to bit
     /// `next`: aligned to the widest padding type that fits, with `T: 0`
     /// where the compiler would not otherwise start a new unit.
-    fn bit_padding(&mut self, cur: i64, next: i64, next_align: i64, in_bitfield: bool, lvl: u32) {
+    fn bit_padding(
+        &mut self,
+        id: u32,
+        cur: i64,
+        next: i64,
+        next_align: i64,
+        in_bitfield: bool,
+        lvl: u32,
+    ) -> Result<(), DumpError> {
         if cur >= next {
-            return;
+            return Ok(());
+        }
+        // One `long: 64;` line per 8 bytes: a gap no compiler leaves would
+        // make gigabytes of text.
+        if next - cur > MAX_GAP_BITS {
+            return Err(DumpError::HugeGap {
+                id,
+                bits: next - cur,
+            });
         }
         let (mut pad_type, mut pad_bits, mut new_off) = ("char", 8, round_up(cur, 8));
         for (name, bits) in PADS {
@@ -180,6 +200,7 @@ impl Dumper<'_> {
             self.out.push_str(&format!("\n{}{name}: {bits};", pfx(lvl)));
             cur += bits;
         }
+        Ok(())
     }
 
     pub(super) fn emit_enum_def(&mut self, id: u32, lvl: u32) -> Result<(), DumpError> {

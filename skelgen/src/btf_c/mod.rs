@@ -72,6 +72,14 @@ pub enum DumpError {
         /// Where it was found.
         place: &'static str,
     },
+    /// A gap between members too large to be real padding.
+    #[error("BTF type {id}: a gap of {bits} bits between members (more than 1 MiB of padding; not a layout a compiler produces)")]
+    HugeGap {
+        /// The struct.
+        id: u32,
+        /// The gap.
+        bits: i64,
+    },
     /// `--type NAME` named no type of the BTF.
     #[error("no struct, union, enum or typedef named `{name}` in the BTF")]
     NoSuchType {

@@ -240,7 +240,7 @@ impl<'a> Layouts<'a> {
                     .skip_mods_and_typedefs(m.ty)
                     .map_err(Self::btf_err(m.ty))?;
                 if let Ok(TypeKind::Int(i)) = btf.type_by_id(r).map(|t| t.kind) {
-                    if u32::from(i.bits) != i.size * 8 || i.offset != 0 {
+                    if u32::from(i.bits) != i.size.saturating_mul(8) || i.offset != 0 {
                         let bit = m.bit_offset.saturating_add(u32::from(i.offset));
                         bitfield = Some((bit, u32::from(i.bits)));
                     }

@@ -83,12 +83,27 @@ pub mod maptypes {
     skelgen_macro::include_bpf!("../fixtures/maptypes.bpf.o");
 }
 
-/// `struct_ops.bpf.o`.
-pub mod struct_ops {
-    skelgen_macro::include_bpf!("../fixtures/struct_ops.bpf.o");
+/// `ftrace.bpf.o`.
+pub mod ftrace {
+    skelgen_macro::include_bpf!("../fixtures/ftrace.bpf.o");
+}
+
+/// `lsm.bpf.o`.
+pub mod lsm {
+    skelgen_macro::include_bpf!("../fixtures/lsm.bpf.o");
+}
+
+/// `freplace.bpf.o`.
+pub mod freplace {
+    skelgen_macro::include_bpf!("../fixtures/freplace.bpf.o");
 }
 
 /// `probes.bpf.o`.
 pub mod probes {
     skelgen_macro::include_bpf!("../fixtures/probes.bpf.o");
+}
+
+/// `struct_ops.bpf.o`.
+pub mod struct_ops {
+    skelgen_macro::include_bpf!("../fixtures/struct_ops.bpf.o");
 }
