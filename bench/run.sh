@@ -46,6 +46,15 @@ CARGO_TARGET_DIR=$target cargo build --release --quiet -p skelgen-cli
 CARGO_TARGET_DIR=$target/bench-ws cargo build --release --quiet \
 	--manifest-path bench/Cargo.toml --workspace
 
+# The libbpf-tools-style generation row: an object built with -g against a
+# full vmlinux.h from the running kernel's BTF (as skelgen/tests/embed_size.rs).
+gobj=$target/g-object
+mkdir -p "$gobj"
+bpftool btf dump file /sys/kernel/btf/vmlinux format c >"$gobj/vmlinux.h"
+cp skelgen/tests/data/exec_vmlinux.bpf.c "$gobj/exec.bpf.c"
+(cd "$gobj" && clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -c exec.bpf.c -o exec_vmlinux.bpf.o)
+set -- --g-object "$gobj/exec_vmlinux.bpf.o" "$@"
+
 if [ -n "$results" ]; then
 	set -- --results "$results" "$@"
 fi

@@ -12,11 +12,14 @@
  *   harness btf ITERS NAME...
  *       ITERS x btf__load_vmlinux_btf, then btf__find_by_name_kind(NAME,
  *       STRUCT) for every NAME; one line per iteration: ok PARSE_NS LOOKUP_NS FOUND
+ *   harness perfbuf OBJ SAMPLES ROUNDS
+ *       like ringbuf (below) with the perfbuf fixture and perf_buffer__poll
+ *       (one buffer per CPU, each big enough for every sample).
  *   harness ringbuf OBJ SAMPLES ROUNDS
  *       loads the ringbuf_flood object with its ring sized for SAMPLES,
  *       then per round: BPF_PROG_TEST_RUN repeat SAMPLES (the producer), and
  *       ring_buffer__poll until every sample is consumed (timed); one line
- *       per round: ok SAMPLES CONSUME_NS
+ *       per round: ok SAMPLES CONSUME_NS CONSUME_CPU_NS (thread CPU time)
  *
  * Errors: "error PHASE: message" on stdout, exit status 2.
  */
@@ -32,6 +35,7 @@
 #include <bpf/libbpf.h>
 
 uint64_t bench_kernel_ns(void);
+uint64_t bench_thread_cpu_ns(void);
 
 static uint64_t now_ns(void)
 {
@@ -232,12 +236,13 @@ static int cmd_ringbuf(const char *path, uint64_t samples, int rounds)
 	for (i = 0; i < rounds; i++) {
 		LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt,
 			    .data_size_in = sizeof(pkt), .repeat = (int)samples);
-		uint64_t t0, t1;
+		uint64_t t0, t1, c0, c1;
 
 		err = bpf_prog_test_run_opts(bpf_program__fd(prog), &run);
 		if (err)
 			fail("test_run", err);
 		c.count = 0;
+		c0 = bench_thread_cpu_ns();
 		t0 = now_ns();
 		while (c.count < samples) {
 			err = ring_buffer__poll(rb, 1000);
@@ -247,10 +252,111 @@ static int cmd_ringbuf(const char *path, uint64_t samples, int rounds)
 				fail("ring_buffer__poll timed out", ETIMEDOUT);
 		}
 		t1 = now_ns();
-		printf("ok %llu %llu\n", (unsigned long long)c.count,
-		       (unsigned long long)(t1 - t0));
+		c1 = bench_thread_cpu_ns();
+		printf("ok %llu %llu %llu\n", (unsigned long long)c.count,
+		       (unsigned long long)(t1 - t0), (unsigned long long)(c1 - c0));
 	}
 	ring_buffer__free(rb);
+	bpf_object__close(obj);
+	free(name);
+	free(bytes);
+	return 0;
+}
+
+struct perf_sample {
+	uint64_t seq;
+	uint32_t cpu;
+	uint32_t magic;
+};
+
+struct perf_consumed {
+	uint64_t count, seq_sum, lost;
+};
+
+static void on_perf_sample(void *ctx, int cpu, void *data, __u32 size)
+{
+	struct perf_consumed *c = ctx;
+	const struct perf_sample *e = data;
+
+	(void)cpu;
+	if (size < sizeof(*e))
+		return;
+	c->count++;
+	c->seq_sum += e->seq;
+}
+
+static void on_perf_lost(void *ctx, int cpu, __u64 n)
+{
+	struct perf_consumed *c = ctx;
+
+	(void)cpu;
+	c->lost += n;
+}
+
+/* Pages per CPU for `samples` 32-byte records on one CPU: a power of two above. */
+static size_t perf_pages(uint64_t samples)
+{
+	uint64_t need = (samples * 32 + 4095) / 4096 + 1, pages = 1;
+
+	while (pages < need)
+		pages <<= 1;
+	return (size_t)pages;
+}
+
+static int cmd_perfbuf(const char *path, uint64_t samples, int rounds)
+{
+	size_t len;
+	void *bytes = read_file(path, &len);
+	char *name = object_name(path);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	struct bpf_object *obj;
+	struct bpf_map *map;
+	struct bpf_program *prog;
+	struct perf_buffer *pb;
+	struct perf_consumed c = { 0 };
+	unsigned char pkt[64] = { 0 };
+	int err, i;
+
+	obj = bpf_object__open_mem(bytes, len, &opts);
+	if (!obj)
+		fail("open", errno);
+	map = bpf_object__find_map_by_name(obj, "events");
+	prog = bpf_object__find_program_by_name(obj, "perf_emit");
+	if (!map || !prog)
+		fail("find events/perf_emit", ENOENT);
+	err = bpf_object__load(obj);
+	if (err)
+		fail("load", err);
+	pb = perf_buffer__new(bpf_map__fd(map), perf_pages(samples), on_perf_sample,
+			      on_perf_lost, &c, NULL);
+	if (!pb)
+		fail("perf_buffer__new", errno);
+	for (i = 0; i < rounds; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt,
+			    .data_size_in = sizeof(pkt), .repeat = (int)samples);
+		uint64_t t0, t1, c0, c1;
+
+		err = bpf_prog_test_run_opts(bpf_program__fd(prog), &run);
+		if (err)
+			fail("test_run", err);
+		c.count = 0;
+		c0 = bench_thread_cpu_ns();
+		t0 = now_ns();
+		while (c.count + c.lost < samples) {
+			err = perf_buffer__poll(pb, 1000);
+			if (err < 0)
+				fail("perf_buffer__poll", err);
+			if (err == 0 && c.lost == 0)
+				fail("perf_buffer__poll timed out", ETIMEDOUT);
+		}
+		t1 = now_ns();
+		c1 = bench_thread_cpu_ns();
+		if (c.lost)
+			fail("perf buffer too small: samples lost", ENOSPC);
+		printf("ok %llu %llu %llu\n", (unsigned long long)c.count,
+		       (unsigned long long)(t1 - t0), (unsigned long long)(c1 - c0));
+	}
+	perf_buffer__free(pb);
 	bpf_object__close(obj);
 	free(name);
 	free(bytes);
@@ -276,7 +382,10 @@ int main(int argc, char **argv)
 		return cmd_btf(atoi(argv[2]), argc - 3, argv + 3);
 	if (argc == 5 && !strcmp(argv[1], "ringbuf"))
 		return cmd_ringbuf(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
+	if (argc == 5 && !strcmp(argv[1], "perfbuf"))
+		return cmd_perfbuf(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
 	fprintf(stderr,
-		"usage: harness load OBJ ITERS | btf ITERS NAME... | ringbuf OBJ SAMPLES ROUNDS\n");
+		"usage: harness load OBJ ITERS | btf ITERS NAME... | ringbuf OBJ SAMPLES ROUNDS"
+		" | perfbuf OBJ SAMPLES ROUNDS\n");
 	return 1;
 }

@@ -76,6 +76,7 @@ impl LoadSample {
 pub enum Lib {
     SkelgenKernelCore,
     SkelgenUserCore,
+    SkelgenAutoCore,
     LibbpfRs,
     Aya,
 }
@@ -85,6 +86,7 @@ impl Lib {
         Ok(match s {
             "skelgen-kernel" => Lib::SkelgenKernelCore,
             "skelgen-user" => Lib::SkelgenUserCore,
+            "skelgen-auto" => Lib::SkelgenAutoCore,
             "libbpf-rs" => Lib::LibbpfRs,
             "aya" => Lib::Aya,
             _ => bail!("unknown library {s}"),
@@ -113,6 +115,7 @@ pub fn worker(lib: Lib, path: &str, iters: usize) -> anyhow::Result<()> {
                 skelgen(&bytes, &name, skelgen_runtime::loader::CoreMode::Kernel)
             }
             Lib::SkelgenUserCore => skelgen(&bytes, &name, skelgen_runtime::loader::CoreMode::User),
+            Lib::SkelgenAutoCore => skelgen(&bytes, &name, skelgen_runtime::loader::CoreMode::Auto),
             Lib::LibbpfRs => libbpf_rs_cycle(&bytes, &name),
             Lib::Aya => aya_cycle(&bytes, &sections),
         };
@@ -182,7 +185,8 @@ fn skelgen(
     let attach_ns = since(t2);
     let n = links.len() as u64;
     let t3 = Instant::now();
-    drop(links);
+    // What a generated skeleton's links do on drop.
+    skelgen_runtime::attach::release_all(links);
     drop(loaded);
     let destroy_ns = since(t3);
     Ok(LoadSample {

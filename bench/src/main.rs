@@ -6,7 +6,8 @@
 //! skelgen-bench worker load skelgen-kernel|skelgen-user|libbpf-rs|aya OBJ ITERS
 //! skelgen-bench worker btf skelgen|aya ITERS
 //! skelgen-bench worker core OBJ PROG ITERS
-//! skelgen-bench worker ringbuf OBJ SAMPLES ROUNDS
+//! skelgen-bench worker ringbuf generic|boxed|tokio OBJ SAMPLES ROUNDS
+//! skelgen-bench worker perfbuf OBJ SAMPLES ROUNDS
 //! ```
 //!
 //! The first form runs everything (see `bench/README.md`) and prints a
@@ -55,7 +56,13 @@ fn worker(args: &[String]) -> anyhow::Result<()> {
         "load" => load::worker(load::Lib::parse(arg(1)?)?, arg(2)?, num(3)?),
         "btf" => kbtf::worker(arg(1)?, num(2)?),
         "core" => kbtf::core_worker(arg(1)?, arg(2)?, num(3)?),
-        "ringbuf" => ringbuf::worker(arg(1)?, num(2)? as u64, num(3)?),
+        "ringbuf" => ringbuf::worker(
+            ringbuf::Consumer::parse(arg(1)?)?,
+            arg(2)?,
+            num(3)? as u64,
+            num(4)?,
+        ),
+        "perfbuf" => ringbuf::perf_worker(arg(1)?, num(2)? as u64, num(3)?),
         other => bail!("unknown worker {other}"),
     }
 }

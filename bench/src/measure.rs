@@ -9,6 +9,14 @@ extern "C" {
     // c/bpf_time.c: nanoseconds spent inside bpf() + perf_event_open() by
     // this process so far (its syscall() wraps libc's).
     fn bench_kernel_ns() -> u64;
+    // c/bpf_time.c: CLOCK_THREAD_CPUTIME_ID of the calling thread, in ns.
+    fn bench_thread_cpu_ns() -> u64;
+}
+
+/// CPU time of the calling thread so far, in ns.
+pub fn thread_cpu_ns() -> u64 {
+    // SAFETY: a C function without arguments that only calls clock_gettime.
+    unsafe { bench_thread_cpu_ns() }
 }
 
 /// Time spent inside bpf() and perf_event_open() so far, in ns.

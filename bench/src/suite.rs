@@ -31,6 +31,9 @@ pub struct Config {
     pub objects: Vec<PathBuf>,
     /// Processes per measurement (generation: runs per object).
     pub reps: usize,
+    /// A libbpf-tools-style object built with -g against a full vmlinux.h
+    /// (run.sh builds it): measured for generation only.
+    pub g_object: Option<PathBuf>,
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
             build_time: true,
             objects: Vec::new(),
             reps: 11,
+            g_object: None,
         };
         let mut extra = Vec::new();
         let mut it = args.iter();
@@ -53,6 +57,9 @@ impl Config {
                     cfg.reps = 3;
                 }
                 "--no-build-time" => cfg.build_time = false,
+                "--g-object" => {
+                    cfg.g_object = Some(it.next().context("--g-object needs a path")?.into())
+                }
                 "--skelgen" => cfg.skelgen = it.next().context("--skelgen needs a path")?.clone(),
                 "--results" => {
                     cfg.results = Some(it.next().context("--results needs a path")?.into())
@@ -143,9 +150,9 @@ pub struct GenRow {
     pub bpftool: Result<Vec<u64>, String>,
 }
 
-fn generation(cfg: &Config) -> Vec<GenRow> {
+fn generation(cfg: &Config, objects: &[PathBuf]) -> Vec<GenRow> {
     let mut rows = Vec::new();
-    for obj in &cfg.objects {
+    for obj in objects {
         let o = obj.to_string_lossy().into_owned();
         progress(&format!("generation: {}", file_name(obj)));
         let mut sk: Result<Vec<u64>, String> = Ok(Vec::new());
@@ -178,12 +185,13 @@ fn generation(cfg: &Config) -> Vec<GenRow> {
 // ---- 2. open + load + attach + destroy ----
 
 /// The load columns, in report order.
-pub const LOAD_LIBS: [&str; 5] = [
+pub const LOAD_LIBS: [&str; 6] = [
     "libbpf",
     "libbpf-rs",
     "aya",
     "skelgen-kernel",
     "skelgen-user",
+    "skelgen-auto",
 ];
 
 #[derive(Debug, Clone)]
@@ -327,38 +335,67 @@ pub fn ring_samples(cfg: &Config) -> u64 {
     }
 }
 
+/// The consumers measured, in report order: (row name, harness or worker
+/// arguments before OBJ SAMPLES ROUNDS, fixture). Perf buffer rows use a
+/// quarter of the samples ([`perf_samples`]).
+const CONSUMERS: [(&str, &[&str], &str); 6] = [
+    ("libbpf", &["ringbuf"], "ringbuf_flood"),
+    (
+        "skelgen",
+        &["worker", "ringbuf", "generic"],
+        "ringbuf_flood",
+    ),
+    (
+        "skelgen-boxed",
+        &["worker", "ringbuf", "boxed"],
+        "ringbuf_flood",
+    ),
+    (
+        "skelgen-tokio",
+        &["worker", "ringbuf", "tokio"],
+        "ringbuf_flood",
+    ),
+    ("libbpf-perf", &["perfbuf"], "perfbuf"),
+    ("skelgen-perf", &["worker", "perfbuf"], "perfbuf"),
+];
+
+/// Perf buffer samples per round: a quarter of the ring buffer's, because
+/// the producer is slow (every `bpf_perf_event_output` with a wake-up per
+/// sample queues irq work: ~8 s per million here), not the consumer.
+pub fn perf_samples(cfg: &Config) -> u64 {
+    ring_samples(cfg) / 4
+}
+
 fn ring_buffer(cfg: &Config) -> anyhow::Result<Vec<RingRow>> {
-    progress("ring buffer throughput");
-    let obj = repo_root()
-        .join("tests/fixtures/ringbuf_flood.bpf.o")
-        .to_string_lossy()
-        .into_owned();
-    let samples = ring_samples(cfg).to_string();
-    let mut rows = vec![
-        RingRow {
-            lib: "libbpf",
+    progress("ring buffer and perf buffer throughput");
+    let mut rows: Vec<RingRow> = CONSUMERS
+        .iter()
+        .map(|(lib, _, _)| RingRow {
+            lib,
             rounds: Vec::new(),
             error: None,
-        },
-        RingRow {
-            lib: "skelgen",
-            rounds: Vec::new(),
-            error: None,
-        },
-    ];
+        })
+        .collect();
     for _ in 0..3 {
-        for row in rows.iter_mut() {
+        for (row, (lib, args, fixture)) in rows.iter_mut().zip(CONSUMERS) {
             if row.error.is_some() {
                 continue;
             }
-            let r = if row.lib == "libbpf" {
-                run_worker(
-                    HARNESS,
-                    &["ringbuf".into(), obj.clone(), samples.clone(), "3".into()],
-                )
+            let obj = repo_root()
+                .join(format!("tests/fixtures/{fixture}.bpf.o"))
+                .to_string_lossy()
+                .into_owned();
+            let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let n = if fixture == "perfbuf" {
+                perf_samples(cfg)
             } else {
-                let args = ["worker", "ringbuf", &obj, &samples, "3"].map(String::from);
-                run_worker(&self_exe()?, &args)
+                ring_samples(cfg)
+            };
+            argv.extend([obj, n.to_string(), "3".into()]);
+            let r = if lib.starts_with("libbpf") {
+                run_worker(HARNESS, &argv)
+            } else {
+                run_worker(&self_exe()?, &argv)
             };
             match r {
                 Ok(Rows(r)) => row.rounds.extend(r),
@@ -374,6 +411,8 @@ fn ring_buffer(cfg: &Config) -> anyhow::Result<Vec<RingRow>> {
 pub struct Results {
     pub env: report::Environment,
     pub generation: Vec<GenRow>,
+    /// The -g vmlinux.h object (`--g-object`), if given.
+    pub generation_g: Vec<GenRow>,
     pub loads: Vec<LoadRow>,
     pub btf: Vec<BtfRow>,
     pub core: Series<Vec<u64>>,
@@ -381,6 +420,7 @@ pub struct Results {
     pub sizes: Result<Vec<artifacts::Size>, String>,
     pub builds: Option<Result<Vec<artifacts::BuildTime>, String>>,
     pub samples: u64,
+    pub perf_samples: u64,
 }
 
 pub fn run(cfg: Config) -> anyhow::Result<()> {
@@ -388,7 +428,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         bail!("no .bpf.o objects found");
     }
     let mut env = report::Environment::collect(&cfg);
-    let generation = generation(&cfg);
+    let generation_g = generation(&cfg, cfg.g_object.as_slice());
+    let generation = generation(&cfg, &cfg.objects);
     let loads = loads(&cfg);
     let btf = kernel_btf(&cfg)?;
     let core = core_relocation(&cfg)?;
@@ -403,6 +444,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let results = Results {
         env,
         generation,
+        generation_g,
         loads,
         btf,
         core,
@@ -410,6 +452,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         sizes,
         builds,
         samples: ring_samples(&cfg),
+        perf_samples: perf_samples(&cfg),
     };
     let md = report::render(&cfg, &results);
     print!("{md}");
