@@ -137,7 +137,9 @@ impl OpenMap {
 
     /// Turns creation of the map on or off, as libbpf's
     /// `bpf_map__set_autocreate`: a struct_ops map left out also leaves out
-    /// the programs only it uses.
+    /// the programs only it uses, and its `skel.maps` field is `None`. The
+    /// other maps have a handle in the loaded skeleton, whose `load()` then
+    /// fails naming the map that was not created.
     pub fn set_autocreate(&mut self, on: bool) {
         self.settings.autocreate = on;
     }
