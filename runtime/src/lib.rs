@@ -25,6 +25,7 @@ pub mod plain;
 pub mod ringbuf;
 pub mod section;
 pub mod skel;
+pub mod subskel;
 #[allow(unsafe_code)]
 pub mod sys;
 

@@ -3,6 +3,12 @@
 //! ```ignore
 //! skelgen_macro::include_bpf!("src/bpf/vfsstat.bpf.o");
 //! skelgen_macro::include_bpf!("src/bpf/vfsstat.bpf.o", name = "vfs_bpf");
+//! // Several objects are statically linked first (as `bpftool gen object`);
+//! // the skeleton is named after the first one.
+//! skelgen_macro::include_bpf!("src/bpf/app.bpf.o", "src/bpf/lib.bpf.o");
+//! // A library's subskeleton (`bpftool gen subskeleton`), used against the
+//! // loaded final object: `LibBpfSubskel::new(&loaded)`.
+//! skelgen_macro::include_bpf!("src/bpf/lib.bpf.o", subskeleton);
 //!
 //! let mut open = VfsstatBpf::open()?;
 //! ```
@@ -65,10 +71,14 @@ pub fn include_bpf(input: TokenStream) -> TokenStream {
     }
 }
 
-/// `"path" [, name = "x"] [,]`
+/// `"path" [, "path"]... [, name = "x"] [,]`
 struct Args {
     path: LitStr,
+    /// Further objects to link after `path`.
+    more: Vec<LitStr>,
     name: Option<LitStr>,
+    /// `subskeleton`: the library's subskeleton instead of a skeleton.
+    subskeleton: bool,
 }
 
 impl Parse for Args {
@@ -85,18 +95,38 @@ impl Parse for Args {
             )
         })?;
         let mut name = None;
+        let mut more = Vec::new();
+        let mut subskeleton = false;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
                 break;
             }
+            if input.peek(LitStr) {
+                let next: LitStr = input.parse()?;
+                if name.is_some() {
+                    return Err(syn::Error::new(
+                        next.span(),
+                        "object paths come before `name = \"...\"`",
+                    ));
+                }
+                more.push(next);
+                continue;
+            }
             let key: syn::Ident = input.parse().map_err(|e| {
                 syn::Error::new(e.span(), "expected `name = \"...\"` after the path")
             })?;
+            if key == "subskeleton" {
+                subskeleton = true;
+                continue;
+            }
             if key != "name" {
                 return Err(syn::Error::new(
                     key.span(),
-                    format!("unknown argument `{key}`: the only option is `name = \"...\"`"),
+                    format!(
+                        "unknown argument `{key}`: the options are `name = \"...\"` and \
+                         `subskeleton`"
+                    ),
                 ));
             }
             if name.is_some() {
@@ -108,14 +138,33 @@ impl Parse for Args {
             })?;
             name = Some(value);
         }
-        Ok(Args { path, name })
+        Ok(Args {
+            path,
+            more,
+            name,
+            subskeleton,
+        })
     }
 }
 
 fn expand(args: &Args) -> Result<proc_macro2::TokenStream, String> {
     let written = args.path.value();
     let path = resolve(Path::new(&written))?;
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {written}: {e}"))?;
+    let mut bytes = std::fs::read(&path).map_err(|e| format!("cannot read {written}: {e}"))?;
+    // Further objects: read, linked after the first, and tracked so that
+    // rustc rebuilds when any of them changes.
+    let mut tracked = Vec::new();
+    if !args.more.is_empty() {
+        let mut inputs = vec![(written.clone(), std::mem::take(&mut bytes))];
+        for lit in &args.more {
+            let w = lit.value();
+            let p = resolve(Path::new(&w))?;
+            let b = std::fs::read(&p).map_err(|e| format!("cannot read {w}: {e}"))?;
+            tracked.push(p.to_string_lossy().into_owned());
+            inputs.push((w, b));
+        }
+        bytes = skelgen::link::link(&inputs).map_err(|e| format!("cannot link: {e}"))?;
+    }
 
     let file_name = path
         .file_name()
@@ -126,7 +175,12 @@ fn expand(args: &Args) -> Result<proc_macro2::TokenStream, String> {
         .as_ref()
         .map_or_else(|| skelgen::default_name(&file_name), LitStr::value);
     let options = skelgen::Options::new().name(name).track_path(&path);
-    let tokens = skelgen::generate_tokens(&bytes, &options).map_err(|e| {
+    let generated = if args.subskeleton {
+        skelgen::generate_subskeleton_tokens(&bytes, &options)
+    } else {
+        skelgen::generate_tokens(&bytes, &options)
+    };
+    let tokens = generated.map_err(|e| {
         let mut message = format!("{written}: {e}");
         let mut source = std::error::Error::source(&e);
         while let Some(cause) = source {
@@ -135,7 +189,10 @@ fn expand(args: &Args) -> Result<proc_macro2::TokenStream, String> {
         }
         message
     })?;
-    Ok(tokens)
+    Ok(quote::quote! {
+        #tokens
+        #(const _: &[u8] = ::core::include_bytes!(#tracked);)*
+    })
 }
 
 /// The path relative to the calling crate's manifest directory.

@@ -13,9 +13,11 @@ pub mod kernel_types;
 pub mod link;
 pub mod min_core;
 pub mod strip;
+mod subskel;
 pub mod types;
 
 pub use builder::{build, BuildError, Builder};
+pub use subskel::{generate_subskeleton, generate_subskeleton_tokens};
 
 use std::path::{Path, PathBuf};
 
