@@ -126,12 +126,21 @@ fn layout_asserts(btf: &Btf) -> (String, usize) {
 }
 
 /// The declarations of a header, whitespace-normalized, without the
-/// preprocessor lines, bpftool's kfunc block and the enum `mode(byte)`
-/// attribute (newer libbpf prints it for 1-byte enums; bpftool 7.1 did not).
+/// preprocessor lines, bpftool's kfunc block, the enum `mode(byte)`
+/// attribute (newer libbpf prints it for 1-byte enums; bpftool 7.1 did not)
+/// and `packed` on unions (libbpf never marks a union packed, so a packed
+/// union of 18 bytes comes out 20; ours is marked).
 fn declarations(header: &str) -> Vec<String> {
     header
         .split("\n\n")
         .map(|b| b.replace(" __attribute__((mode(byte)))", ""))
+        .map(|b| {
+            if b.starts_with("union ") && b.ends_with("} __attribute__((packed));") {
+                b.replace("} __attribute__((packed));", "};")
+            } else {
+                b
+            }
+        })
         .map(|b| b.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|b| !b.is_empty() && !b.starts_with('#') && !b.starts_with("/* BPF kfuncs */"))
         .collect()
@@ -139,7 +148,32 @@ fn declarations(header: &str) -> Vec<String> {
 
 #[test]
 fn kernel_btf_dumps_to_a_header_with_btf_layouts_and_bpftools_declarations() {
-    let Some(btf) = kernel_btf() else { return };
+    if kernel_btf().is_none() {
+        return;
+    }
+    check_btf_file(Path::new(VMLINUX_BTF_PATH), "kernel");
+}
+
+/// The same for other kernels' BTF files (e.g. copied from the matrix VMs'
+/// /sys/kernel/btf/vmlinux): `SKELGEN_BTF_FILES=a:b cargo test`.
+#[test]
+fn listed_btf_files_dump_the_same_way() {
+    let Ok(list) = std::env::var("SKELGEN_BTF_FILES") else {
+        return;
+    };
+    if !require(have_tool("clang"), "clang is not installed") {
+        return;
+    }
+    for (i, path) in list.split(':').filter(|p| !p.is_empty()).enumerate() {
+        eprintln!("{path}:");
+        check_btf_file(Path::new(path), &format!("listed-{i}"));
+    }
+}
+
+/// Dumps `path`, compiles the header with BTF's layouts as static
+/// assertions, and compares its declarations with bpftool's.
+fn check_btf_file(path: &Path, tag: &str) {
+    let btf = skelgen::btf_file::read_btf(path, None).unwrap();
     let header = dump_c(&btf, &DumpOptions::new()).unwrap();
     assert!(header.starts_with("#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\n"));
     assert!(header.contains(
@@ -152,7 +186,7 @@ fn kernel_btf_dumps_to_a_header_with_btf_layouts_and_bpftools_declarations() {
         "deterministic"
     );
 
-    let dir = scratch("btf-dump-kernel");
+    let dir = scratch(&format!("btf-dump-{tag}"));
     std::fs::write(dir.join("vmlinux.h"), &header).unwrap();
     let (asserts, n) = layout_asserts(&btf);
     std::fs::write(dir.join("layout.c"), asserts).unwrap();
@@ -173,7 +207,9 @@ fn kernel_btf_dumps_to_a_header_with_btf_layouts_and_bpftools_declarations() {
         return;
     }
     let bpftool = Command::new("bpftool")
-        .args(["btf", "dump", "file", VMLINUX_BTF_PATH, "format", "c"])
+        .args(["btf", "dump", "file"])
+        .arg(path)
+        .args(["format", "c"])
         .output()
         .unwrap();
     assert!(bpftool.status.success());

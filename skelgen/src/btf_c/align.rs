@@ -67,7 +67,7 @@ impl Dumper<'_> {
         Ok((max, misaligned))
     }
 
-    /// Whether struct `c` must be declared packed.
+    /// Whether struct or union `c` must be declared packed.
     pub(super) fn is_packed(&mut self, c: Composite<'_>) -> Result<bool, DumpError> {
         let (max, misaligned) = self.member_aligns(c, 0)?;
         Ok(misaligned || c.size % max != 0)

@@ -90,7 +90,10 @@ impl Dumper<'_> {
             _ => return Ok(()),
         };
         let align = i64::from(self.align(id)?);
-        let packed = is_struct && self.is_packed(c)?;
+        // libbpf checks only structs; a union whose size is not a multiple
+        // of its members' alignment (a packed one, 18 bytes holding a u32)
+        // needs the attribute too, or the compiler rounds its size up.
+        let packed = self.is_packed(c)?;
         self.emit_struct_fwd(id)?;
         self.out.push_str(" {");
         let mut off: i64 = 0;
