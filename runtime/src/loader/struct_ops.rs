@@ -81,11 +81,18 @@ pub(crate) fn prepare(
     let mut out = Prepared::default();
     let mut used_by = HashMap::<usize, bool>::new();
     let mut kernel: Option<Arc<Btf>> = None;
+    // Program indexes by name, built once: members name their programs.
+    let prog_index: HashMap<&str, usize> = obj
+        .programs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     for (i, m) in obj.maps.iter().enumerate() {
         let Some(st) = m.struct_ops() else { continue };
         let create = maps.get(i).is_some_and(|s| s.autocreate);
         for member in &st.members {
-            if let Some(p) = member.prog.as_deref().and_then(|n| prog_index(obj, n)) {
+            if let Some(&p) = member.prog.as_deref().and_then(|n| prog_index.get(n)) {
                 *used_by.entry(p).or_default() |= create;
             }
         }
@@ -114,7 +121,7 @@ pub(crate) fn prepare(
             .btf
             .as_ref()
             .ok_or_else(|| setting(&m.name, "a struct_ops map needs the object's BTF"))?;
-        let value = kernel_value(local, &btf, m, st, image, obj, &mut out.progs)?;
+        let value = kernel_value(local, &btf, m, st, image, &prog_index, &mut out.progs)?;
         out.maps.insert(i, value);
     }
     // As libbpf: a program some struct_ops map uses loads exactly when one
@@ -146,10 +153,6 @@ pub(crate) fn prepare(
     Ok(out)
 }
 
-fn prog_index(obj: &Object, name: &str) -> Option<usize> {
-    obj.programs.iter().position(|p| p.name == name)
-}
-
 /// Builds the kernel value of struct_ops map `m` from its local `image`,
 /// recording each bound program's target in `targets`.
 fn kernel_value(
@@ -158,7 +161,7 @@ fn kernel_value(
     m: &Map,
     st: &StructOps,
     image: &[u8],
-    obj: &Object,
+    prog_index: &HashMap<&str, usize>,
     targets: &mut HashMap<usize, ProgTarget>,
 ) -> Result<StructOpsValue, LoadError> {
     let name = &st.type_name;
@@ -277,7 +280,8 @@ fn kernel_value(
             let Some(prog_name) = &lm.prog else {
                 continue;
             };
-            let p = prog_index(obj, prog_name)
+            let p = *prog_index
+                .get(prog_name.as_str())
                 .ok_or_else(|| mbad(format!("program '{prog_name}' is not in the object")))?;
             let target = ProgTarget {
                 btf_id: kern_type_id,
