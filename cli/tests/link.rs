@@ -30,7 +30,7 @@ fn links_and_reports_conflicts() {
     );
     let bytes = std::fs::read(&out).unwrap();
     let obj = skelgen_runtime::obj::Object::parse(&bytes, "linked").unwrap();
-    let mut progs: Vec<_> = obj.programs.iter().map(|p| p.name.as_str()).collect();
+    let mut progs: Vec<_> = obj.entry_programs().map(|p| p.name.as_str()).collect();
     progs.sort();
     assert_eq!(progs, ["handle_getppid", "lib_xdp", "main_xdp"]);
 
@@ -44,4 +44,27 @@ fn links_and_reports_conflicts() {
         "{msg}"
     );
     assert!(!dir.join("bad.o").exists());
+}
+
+#[test]
+fn subskeleton_of_a_library() {
+    let out = Command::new(env!("CARGO_BIN_EXE_skelgen"))
+        .arg("--subskeleton")
+        .arg(fixture("lib"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = String::from_utf8(out.stdout).unwrap();
+    for part in [
+        "pub struct LibBpfSubskel<'a>",
+        "pub counts: ::skelgen_runtime::subskel::SubskelMap<'a, types::__u32, types::__u64>",
+        "pub lib_xdp: ::std::os::fd::BorrowedFd<'a>",
+        "pub lib_total: ::skelgen_runtime::subskel::SubskelVar<'a, types::__u64>",
+    ] {
+        assert!(code.contains(part), "{part} missing in:\n{code}");
+    }
 }

@@ -17,6 +17,9 @@ pub struct Args {
     /// Object name (default: from the file name, `vfsstat.bpf.o` -> `vfsstat_bpf`)
     #[arg(long)]
     name: Option<String>,
+    /// Generate a library's subskeleton (as bpftool gen subskeleton): its maps, programs and variables inside a final linked object
+    #[arg(long)]
+    subskeleton: bool,
 }
 
 /// Generates the skeleton and writes it.
@@ -28,12 +31,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let path = object.to_string_lossy();
     let name = args.name.unwrap_or_else(|| skelgen::default_name(&path));
     let opts = skelgen::Options::new().name(name);
-    let generated = skelgen::generate_with_warnings(&bytes, &opts)
-        .with_context(|| format!("{path}: cannot generate a skeleton"))?;
-    for w in &generated.warnings {
-        eprintln!("skelgen: warning: {path}: {w}");
-    }
-    let code = generated.code;
+    let code = if args.subskeleton {
+        skelgen::generate_subskeleton(&bytes, &opts)
+            .with_context(|| format!("{path}: cannot generate a subskeleton"))?
+    } else {
+        let generated = skelgen::generate_with_warnings(&bytes, &opts)
+            .with_context(|| format!("{path}: cannot generate a skeleton"))?;
+        for w in &generated.warnings {
+            eprintln!("skelgen: warning: {path}: {w}");
+        }
+        generated.code
+    };
     match args.output {
         Some(out) => skelgen::write_if_changed(&out, code.as_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?,
