@@ -161,6 +161,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     target_arch: Option<String>,
     vmlinux_h: Option<PathBuf>,
+    subskeleton: bool,
 }
 
 /// Builds the skeleton of one `.bpf.c` with the default settings:
@@ -247,6 +248,15 @@ impl Builder {
     /// name for the object file (`vfsstat.bpf.o` -> `vfsstat_bpf`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Writes the object's subskeleton (`OUT_DIR/<stem>.subskel.rs`, see
+    /// [`crate::generate_subskeleton`]) instead of its skeleton: for a BPF
+    /// library, a typed view of its maps, programs and variables inside a
+    /// final object it is linked into.
+    pub fn subskeleton(mut self, on: bool) -> Self {
+        self.subskeleton = on;
         self
     }
 
@@ -445,17 +455,23 @@ impl Builder {
             .name
             .clone()
             .unwrap_or_else(|| default_name(&file_name));
-        let options = Options::new().name(name).embed_path(embed);
-        let generated =
-            generate_with_warnings(&stripped, &options).map_err(|source| BuildError::Generate {
-                path: object.to_path_buf(),
-                source,
-            })?;
-        for w in &generated.warnings {
-            lines.push(format!("cargo:warning={}: {w}", object.display()));
-        }
-        let skel = generated.code;
-        let skel_path = out_dir.join(format!("{stem}.skel.rs"));
+        let gen_err = |source| BuildError::Generate {
+            path: object.to_path_buf(),
+            source,
+        };
+        let (skel, kind) = if self.subskeleton {
+            let options = Options::new().name(name);
+            let code = crate::generate_subskeleton(&stripped, &options).map_err(gen_err)?;
+            (code, "subskel")
+        } else {
+            let options = Options::new().name(name).embed_path(embed);
+            let generated = generate_with_warnings(&stripped, &options).map_err(gen_err)?;
+            for w in &generated.warnings {
+                lines.push(format!("cargo:warning={}: {w}", object.display()));
+            }
+            (generated.code, "skel")
+        };
+        let skel_path = out_dir.join(format!("{stem}.{kind}.rs"));
         write_if_changed(&skel_path, skel.as_bytes()).map_err(|source| BuildError::Write {
             path: skel_path.clone(),
             source,

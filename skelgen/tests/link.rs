@@ -451,3 +451,20 @@ fn builder_compiles_and_links_several_inputs() {
         "{chain}"
     );
 }
+
+#[test]
+fn builder_writes_a_subskeleton() {
+    let out = tmpdir().join("builder-subskel");
+    let path = skelgen::Builder::new()
+        .object(fixture_path("lib"))
+        .subskeleton(true)
+        .out_dir(&out)
+        .build_to(&mut Vec::new())
+        .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+    assert_eq!(path, out.join("lib.subskel.rs"));
+    let code = std::fs::read_to_string(path).unwrap();
+    assert!(code.contains("pub struct LibBpfSubskel<'a>"), "{code}");
+    assert!(
+        code.contains("pub lib_calls: ::skelgen_runtime::subskel::SubskelVar<'a, types::__u32>")
+    );
+}
