@@ -36,9 +36,9 @@ pub enum BtfFileError {
     Elf {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// Why (boxed: the kernel layer's error is large).
         #[source]
-        source: KernelError,
+        source: Box<KernelError>,
     },
 }
 
@@ -67,7 +67,7 @@ pub fn read_btf(path: &Path, base: Option<&Path>) -> Result<Arc<Btf>, BtfFileErr
         let btf =
             skelgen_runtime::kernel::btf_from_path(path).map_err(|source| BtfFileError::Elf {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             })?;
         if base.is_none() {
             return Ok(btf);

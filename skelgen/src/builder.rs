@@ -133,7 +133,7 @@ pub enum BuildError {
     },
     /// `vmlinux.h` could not be generated ([`Builder::vmlinux_h`]).
     #[error("cannot generate vmlinux.h")]
-    VmlinuxH(#[source] crate::btf_c::VmlinuxHError),
+    VmlinuxH(#[source] Box<crate::btf_c::VmlinuxHError>),
     /// The `cargo:` lines could not be written.
     #[error("cannot write cargo instructions")]
     CargoOutput {
@@ -376,7 +376,8 @@ impl Builder {
         if let Some(btf) = &self.vmlinux_h {
             lines.push(format!("cargo:rerun-if-changed={}", btf.display()));
             let dir = out_dir.join("vmlinux");
-            crate::btf_c::write_vmlinux_h(btf, &dir).map_err(BuildError::VmlinuxH)?;
+            crate::btf_c::write_vmlinux_h(btf, &dir)
+                .map_err(|e| BuildError::VmlinuxH(Box::new(e)))?;
             cmd.arg("-I").arg(&dir);
         }
         for dir in &self.includes {

@@ -78,9 +78,9 @@ pub enum MinCoreError {
         kind: CoreReloKind,
         /// Its local type id.
         type_id: u32,
-        /// What went wrong.
+        /// What went wrong (boxed: CO-RE errors are large).
         #[source]
-        source: ReloError,
+        source: Box<ReloError>,
     },
     /// A path of a relocation that does not fit the source BTF.
     #[error("source BTF, type {id}: {reason}")]
@@ -306,7 +306,7 @@ pub fn min_core_btf(source: Arc<Btf>, objects: &[(&str, &[u8])]) -> Result<Vec<u
                         index,
                         kind: relo.kind,
                         type_id: relo.type_id,
-                        source,
+                        source: Box::new(source),
                     })?;
                 if let Some(used) = used {
                     marks.record(&used)?;
