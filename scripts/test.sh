@@ -39,3 +39,9 @@ cargo clippy -p skelgen-runtime --all-targets --features tokio --locked -- -D wa
 cargo test --workspace --locked
 # The async ring buffer, behind its feature.
 cargo test -p skelgen-runtime --features tokio --test ringbuf --locked
+# Docs as users read them: broken links and missing docs are errors.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
+# The publishable crates: contents and manifests, each verified by building
+# its packaged sources against the others' (cargo packages them in
+# dependency order into a local overlay, so nothing needs crates.io first).
+cargo package --locked --allow-dirty -p skelgen-runtime -p skelgen -p skelgen-macro -p skelgen-cli

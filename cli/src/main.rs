@@ -39,11 +39,14 @@ enum Command {
     Btf(cmd::btf::Args),
     /// Write the minimal BTF a set of objects needs for CO-RE (as bpftool gen min_core_btf)
     MinCoreBtf(cmd::min_core_btf::Args),
+    /// Create a ready BPF tool crate: build.rs with skelgen's Builder, a tracepoint + ring buffer program, main.rs
+    New(cmd::new::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Inspect(args)) => cmd::inspect::run(args),
+        Some(Command::New(args)) => cmd::new::run(args),
         Some(Command::Link(args)) => cmd::link::run(args),
         Some(Command::Btf(args)) => cmd::btf::run(args),
         Some(Command::MinCoreBtf(args)) => cmd::min_core_btf::run(args),

@@ -98,6 +98,11 @@ impl_plain!(
 // every bit pattern when its element is.
 unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
 
+// SAFETY: `CBool` is `repr(transparent)` over a `u8` and keeps every byte as
+// it is (its accessors treat any non-zero byte as true), so every bit pattern
+// is a valid `CBool`.
+unsafe impl Plain for crate::CBool {}
+
 /// Reads the `width`-bit field starting `bit_offset` bits into `bytes`
 /// (little-endian bit numbering, as BTF records bitfields of a BPF object),
 /// zero-extended. Bits outside `bytes` read as 0; `width` is capped at 64.

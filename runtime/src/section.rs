@@ -429,7 +429,7 @@ pub struct Match<'a> {
     /// What follows the `/` of an [`ExactOrSlash`](MatchRule::ExactOrSlash)
     /// row (`"vfs_read"` for `kprobe/vfs_read`, `"syscalls/sys_enter_getppid"`
     /// for `tracepoint/syscalls/sys_enter_getppid`); `None` for a bare name
-    /// and for [`Exact`](MatchRule::Exact) rows.
+    /// and for [`Exact`] rows.
     pub target: Option<&'a str>,
 }
 

@@ -1,8 +1,82 @@
-//! skelgen: typed Rust skeletons for BPF objects.
+//! skelgen: typed Rust skeletons for BPF objects, the Rust counterpart of
+//! `bpftool gen skeleton`.
 //!
 //! One generator, [`generate`], serves three front ends: the `skelgen` CLI
 //! (package `skelgen-cli`), the build-script [`Builder`], and the
-//! `include_bpf!` proc-macro.
+//! `include_bpf!` proc-macro (package `skelgen-macro`). The skeleton it
+//! writes runs on `skelgen-runtime` alone.
+//!
+//! # A tool in two files
+//!
+//! `build.rs` compiles the C with clang and writes the skeleton into
+//! `OUT_DIR` (`skelgen` is a build-dependency, `skelgen-runtime` a
+//! dependency; `skelgen new NAME` writes such a crate):
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     skelgen::Builder::new()
+//!         .source("src/bpf/tp_ringbuf.bpf.c")
+//!         .build()?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! `src/main.rs` includes it and walks open -> load -> attach -> maps ->
+//! events:
+//!
+//! ```no_run
+//! mod skel {
+//! #   skelgen_macro::include_bpf!("../tests/fixtures/tp_ringbuf.bpf.o");
+//! #   /*
+//!     include!(concat!(env!("OUT_DIR"), "/tp_ringbuf.skel.rs"));
+//! #   */
+//! }
+//! use std::time::Duration;
+//!
+//! use skelgen_runtime::ringbuf::RingBuffer;
+//! use skelgen_runtime::Plain;
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Open: the embedded object, parsed; settings before load.
+//!     let mut open = skel::TpRingbufBpf::open()?;
+//!     open.rodata_mut().targ_tgid = std::process::id() as i32; // const volatile
+//!     open.rodata_mut().use_ringbuf = true.into(); // a C bool: CBool
+//!     open.maps.counts.set_max_entries(4096)?;
+//!     // Load (maps, relocations, CO-RE, the verifier), then attach.
+//!     let mut skel = open.load()?;
+//!     skel.attach()?;
+//!     // Maps and global data, with the types from the object's BTF.
+//!     let hits: u64 = skel.bss().tp_hits()?;
+//!     let mine: Option<u64> = skel.maps.counts.lookup(&std::process::id())?;
+//!     println!("{hits} hits, {mine:?} from this process");
+//!     // Events: `struct event` as the C program sent it.
+//!     let mut events = RingBuffer::builder()
+//!         .add(&skel.maps.events, |sample| {
+//!             if let Some(e) = skel::types::event::read_from_prefix(sample) {
+//!                 println!("pid {}", e.pid);
+//!             }
+//!             0
+//!         })
+//!         .build()?;
+//!     events.poll(Duration::from_millis(100))?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Generating directly
+//!
+//! [`generate`] is pure (bytes in, source out), for tools of your own:
+//!
+//! ```
+//! let object = std::fs::read("../tests/fixtures/tp_ringbuf.bpf.o")?;
+//! let code = skelgen::generate(&object, &skelgen::Options::new().name("tp_ringbuf_bpf"))?;
+//! assert!(code.contains("pub struct TpRingbufBpf"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What each C type becomes is in [`types`]; the skeleton's shape (fields,
+//! handles, what `attach()` does) in the README of the repository.
 #![warn(missing_docs)]
 
 pub mod btf_c;

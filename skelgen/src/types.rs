@@ -21,7 +21,7 @@
 //! | other anonymous types | `__anon_<type id>`; a DATASEC variable's: `<datasec struct>__<var>` |
 //! | `char` (INT with the CHAR encoding, or clang's plain INT named `char`) | `::core::ffi::c_char` |
 //! | other ints | `u8`..`u128` / `i8`..`i128` by size and signedness; other sizes `[u8; N]` |
-//! | `_Bool` | `u8` (0 or 1): a Rust `bool` has invalid bit patterns, so it cannot be `Plain` |
+//! | `_Bool` | [`CBool`](skelgen_runtime::CBool) (one byte, any non-zero value true: a BPF program may store 2, which a Rust `bool` cannot hold); `_Bool` bitfields are `bool` getters/setters |
 //! | `enum e` / ENUM64 | `#[repr(transparent)] pub struct e(pub u32)` (or `i32`, `u8`, `u64`...) with `impl e { pub const V: Self = ..; }` |
 //! | pointers, functions, prototypes | `u64` (BPF pointers are 64-bit) |
 //! | `float` / `double` | `f32` / `f64` (other float sizes: `[u8; N]`) |
@@ -37,13 +37,17 @@
 //!
 //! C names are kept. Rust keywords become raw identifiers (`r#type`);
 //! `self`, `Self`, `super`, `crate` and `_`, which cannot be raw, get a `_`
-//! suffix (`self_`). Collisions (a struct and an unrelated typedef of the same
+//! suffix (`self_`). No generated type shadows a Rust primitive or prelude
+//! name: a struct, union or enum named `bool`, `u8`, `str`, `Option`... gets
+//! a `_` suffix (`bool_`), and a typedef of such a name (`typedef _Bool
+//! bool`, `typedef __u32 u32`, common in vmlinux.h) is not emitted: its uses
+//! are written as the type it finally aliases (`CBool`, `u32`).
+//! Collisions (a struct and an unrelated typedef of the same
 //! name, two static variables of the same name...) are resolved by suffixes
 //! `_1`, `_2`... given in type-id order: named types first, then anonymous
 //! types in the order of their named parents, so the names do not depend on
-//! the order of [`TypeGen::type_ref`] calls. Within the module, primitive
-//! types are written `::core::primitive::u32` whenever a C type took the name
-//! `u32`. Generating twice gives identical output.
+//! the order of [`TypeGen::type_ref`] calls. Generating twice gives
+//! identical output.
 //!
 //! # Enum signedness
 //!
@@ -183,6 +187,9 @@ pub struct TypeGen<'a> {
     taken: HashSet<String>,
     /// Typedefs emitted as the type they name (id -> that type's id).
     aliases: HashMap<u32, u32>,
+    /// Typedefs named like a Rust primitive or prelude item (`bool`, `u8`):
+    /// not emitted; uses are written as the type they finally alias.
+    transparent: HashSet<u32>,
     /// Ids to emit.
     requested: BTreeSet<u32>,
     /// DATASEC structs, by (datasec id, call order).
@@ -203,6 +210,90 @@ const KEYWORDS: &[&str] = &[
 
 /// Keywords that cannot be raw identifiers.
 const NOT_RAW: &[&str] = &["self", "Self", "super", "crate", "_"];
+
+/// Names a generated type must not take: Rust's primitive types and the
+/// items of the standard prelude. A C type of such a name would shadow them
+/// for every user of `types::*` (`pub type bool = u8` turns `x = true` into a
+/// type error), so struct/union/enum names get a `_` suffix (`bool_`) and
+/// typedefs are not emitted at all (see [`TypeGen`]'s `transparent`).
+const SHADOWING: &[&str] = &[
+    // primitive types
+    "bool",
+    "char",
+    "str",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f16",
+    "f32",
+    "f64",
+    "f128",
+    // the 2021 prelude (types, traits and the variants it imports)
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "Box",
+    "String",
+    "Vec",
+    "ToString",
+    "ToOwned",
+    "Copy",
+    "Clone",
+    "Send",
+    "Sync",
+    "Sized",
+    "Unpin",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "drop",
+    "PartialEq",
+    "PartialOrd",
+    "Eq",
+    "Ord",
+    "AsRef",
+    "AsMut",
+    "Into",
+    "From",
+    "Default",
+    "Iterator",
+    "Extend",
+    "IntoIterator",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "TryFrom",
+    "TryInto",
+    "FromIterator",
+];
+
+/// The Rust name of a C type name: [`sanitize`]d, with a `_` suffix when it
+/// would shadow a primitive or prelude name (`bool` -> `bool_`).
+fn type_name(name: &str) -> String {
+    let mut s = sanitize(name);
+    if SHADOWING.contains(&s.as_str()) {
+        s.push('_');
+    }
+    s
+}
+
+/// Whether a C typedef name would shadow a primitive or prelude name (such
+/// typedefs are written as what they alias).
+fn shadows(name: &str) -> bool {
+    SHADOWING.contains(&sanitize(name).as_str())
+}
 
 /// A C name made into the text of a Rust identifier: characters outside
 /// `[A-Za-z0-9_]` become `_`, a leading digit gets a `_` prefix, and the
@@ -263,6 +354,7 @@ impl<'a> TypeGen<'a> {
             names: HashMap::new(),
             taken: HashSet::new(),
             aliases: HashMap::new(),
+            transparent: HashSet::new(),
             requested: BTreeSet::new(),
             datasecs: BTreeMap::new(),
             enum_sign_recorded: false,
@@ -297,12 +389,12 @@ impl<'a> TypeGen<'a> {
             }
             match t.kind {
                 TypeKind::Struct(_) | TypeKind::Union(_) => {
-                    let n = unique(&mut self.taken, &sanitize(name));
+                    let n = unique(&mut self.taken, &type_name(name));
                     self.names.insert(t.id, n);
                     named_composites.push(t.id);
                 }
                 TypeKind::Enum(_) | TypeKind::Enum64(_) | TypeKind::Fwd { .. } => {
-                    let n = unique(&mut self.taken, &sanitize(name));
+                    let n = unique(&mut self.taken, &type_name(name));
                     self.names.insert(t.id, n);
                 }
                 TypeKind::Typedef(target) => {
@@ -321,13 +413,17 @@ impl<'a> TypeGen<'a> {
                     let target_name = btf.name(rt.name_off).unwrap_or("");
                     if nameable && target_name.is_empty() && !self.names.contains_key(&r) {
                         // typedef struct { .. } t: the struct is `t`.
-                        let n = unique(&mut self.taken, &sanitize(name));
+                        let n = unique(&mut self.taken, &type_name(name));
                         self.names.insert(r, n);
                         self.aliases.insert(t.id, r);
                         named_composites.push(r);
                     } else if nameable && target_name == name {
                         // typedef struct t t: one name for both.
                         self.aliases.insert(t.id, r);
+                    } else if shadows(name) {
+                        // typedef _Bool bool, typedef __u8 u8: written as
+                        // `CBool`, `u8`.
+                        self.transparent.insert(t.id);
                     } else {
                         let n = unique(&mut self.taken, &sanitize(name));
                         self.names.insert(t.id, n);
@@ -465,7 +561,7 @@ impl<'a> TypeGen<'a> {
                 | TypeKind::Var { ty: n, .. } => stack.push(n),
                 TypeKind::Array(a) => stack.push(a.elem_type),
                 TypeKind::Typedef(n) => {
-                    if !self.aliases.contains_key(&cur) {
+                    if !self.aliases.contains_key(&cur) && !self.transparent.contains(&cur) {
                         items.push(cur);
                     }
                     stack.push(n);
@@ -588,6 +684,9 @@ impl<'a> TypeGen<'a> {
         let btf = self.btf;
         let mut cur = id;
         let mut dims = Vec::new();
+        // Past a transparent typedef (`u32`), named typedefs (`__u32`) are
+        // skipped too, so that `u32` is written `u32`.
+        let mut through_typedefs = false;
         for _ in 0..MAX_DEPTH {
             let t = btf
                 .type_by_id(cur)
@@ -603,8 +702,11 @@ impl<'a> TypeGen<'a> {
                 }
                 TypeKind::Typedef(n) => match self.aliases.get(&cur) {
                     Some(&target) => self.item_path(target, outside),
-                    None if self.names.contains_key(&cur) => self.item_path(cur, outside),
+                    None if !through_typedefs && self.names.contains_key(&cur) => {
+                        self.item_path(cur, outside)
+                    }
                     None => {
+                        through_typedefs |= self.transparent.contains(&cur);
                         cur = n;
                         continue;
                     }
@@ -618,7 +720,8 @@ impl<'a> TypeGen<'a> {
                 TypeKind::Int(i) => {
                     let name = btf.name(t.name_off).unwrap_or("");
                     if i.bool {
-                        self.prim("u8", outside)
+                        let rt = &self.rt;
+                        quote!(#rt::CBool)
                     } else if i.char || (i.size == 1 && name == "char") {
                         quote!(::core::ffi::c_char)
                     } else if is_prim_int(i.size) {

@@ -196,7 +196,10 @@ fn names_keywords_collisions_aliases_and_anonymous_members() {
         ],
     );
     let _u32_td = b.typedef("u32", u32_);
-    let uses_u32 = b.st("uses", 4, &[("v", _u32_td, 0, 0)]);
+    let c_bool = b.int("_Bool", 1, false, 4);
+    let bool_td = b.typedef("bool", c_bool);
+    let option_st = b.st("Option", 4, &[("some", bool_td, 0, 0)]);
+    let uses_u32 = b.st("uses", 8, &[("v", _u32_td, 0, 0), ("o", option_st, 32, 0)]);
     let btf = b.0;
     let text = gen_text(&btf, &[kw, selfy, bar_st, outer, uses_u32]).expect("generates");
     assert_has(&text, "pub struct r#type { pub r#match: i32, }");
@@ -213,10 +216,19 @@ fn names_keywords_collisions_aliases_and_anonymous_members() {
     assert_has(&text, "pub __anon_1: outer__anon_1,");
     assert_has(&text, "pub inner: outer__inner,");
     assert_has(&text, "pub struct outer__anon_0 {");
-    assert_has(&text, "pub fn set_u(&mut self, v: ::core::primitive::u32)");
-    // A C typedef named u32 shadows the primitive inside the module.
-    assert_has(&text, "pub type u32 = ::core::primitive::u32;");
-    assert_has(&text, "pub struct uses { pub v: u32, }");
+    assert_has(&text, "pub fn set_u(&mut self, v: u32)");
+    // No generated type shadows a primitive or prelude name: typedefs of
+    // such names are written as what they alias, other types get a `_`.
+    assert!(!has(&text, "pub type u32"), "typedef u32 emitted:\n{text}");
+    assert!(
+        !has(&text, "pub type bool"),
+        "typedef bool emitted:\n{text}"
+    );
+    assert_has(
+        &text,
+        "pub struct Option_ { pub some: ::skelgen_runtime::CBool,",
+    );
+    assert_has(&text, "pub struct uses { pub v: u32, pub o: Option_, }");
     // Deterministic.
     assert_eq!(
         text,
@@ -262,7 +274,7 @@ fn explicit_padding_and_scalar_mapping() {
     assert_has(&text, "#[repr(C)]");
     assert_has(
         &text,
-        "pub a: u8, #[doc(hidden)] pub __pad_0: [u8; 7], pub b: u64, pub flag: u8, \
+        "pub a: u8, #[doc(hidden)] pub __pad_0: [u8; 7], pub b: u64, pub flag: ::skelgen_runtime::CBool, \
          pub name: [::core::ffi::c_char; 5], #[doc(hidden)] pub __pad_1: [u8; 2], pub p: u64, \
          pub g: [[u8; 3]; 2], #[doc(hidden)] pub __pad_2: [u8; 2], pub rest: [u64; 0], }",
     );
@@ -577,7 +589,8 @@ fn layout_data_decodes_to_the_c_initialisers() {
     assert_eq!(data.cube, [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]);
     assert_eq!(data.name.map(|c| c as u8), *b"layout\0\0");
     assert_eq!(data.raw.map(|c| c as u8), *b"abcd");
-    assert_eq!(data.flag, 1);
+    assert_eq!(data.flag, true);
+    assert_eq!(data.flag.raw(), 1);
     assert_eq!((data.f32, data.f64), (1.5, -2.25));
     assert_eq!(data.t32, 0xdead_beef);
     let pt: types::point_t = data.pt;

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod inspect;
 pub mod link;
 pub mod min_core_btf;
+pub mod new;
 
 /// Reads a file, naming it in the error.
 pub fn read(path: &Path) -> anyhow::Result<Vec<u8>> {

@@ -92,8 +92,8 @@ fn main() -> Result<()> {
     if let Some(uid) = args.uid {
         rodata.targ_uid = uid;
     }
-    rodata.ignore_failed = u8::from(!args.fails);
-    rodata.use_ringbuf = u8::from(!perf);
+    rodata.ignore_failed = (!args.fails).into();
+    rodata.use_ringbuf = (!perf).into();
     if perf {
         open.maps.events.set_type(MapType::PERF_EVENT_ARRAY);
     }

@@ -36,7 +36,7 @@ struct Args {
 /// Loads and attaches the tp_btf programs, or the raw_tp ones.
 fn start(milliseconds: bool, tp_btf: bool) -> Result<RunqlatBpf> {
     let mut open = RunqlatBpf::open()?;
-    open.rodata_mut().targ_ms = u8::from(milliseconds);
+    open.rodata_mut().targ_ms = milliseconds.into();
     let p = &mut open.progs;
     for prog in [
         &mut p.sched_wakeup,

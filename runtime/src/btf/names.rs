@@ -1,6 +1,6 @@
 //! The lazy name index: every named type id, found by its name.
 //!
-//! Built on first use (or by [`Btf::build_name_index`]) as two parallel
+//! Built on first use (or by `Btf::build_name_index`) as two parallel
 //! arrays sorted by (hash of name, name, id): a lookup binary-searches the
 //! hash, then narrows to the exact name, so equal names form one contiguous
 //! run of ids that can be handed out as a slice.
@@ -10,8 +10,23 @@
 //! name (finding its NUL and hashing it, 8 bytes at a time) and sorts with
 //! a radix sort rather than by comparing strings.
 
-use super::reader::read_u32;
-use super::{Btf, Kind};
+// No dependency on the reader: the index sees a BTF only through
+// [`NameSource`], which the reader implements, so the two modules do not
+// import each other.
+
+/// What the index needs of a BTF: every named type's name hash, and a
+/// type's name.
+pub(crate) trait NameSource {
+    /// Appends `(hash << 32) | id` for every named type, in id order (base
+    /// types first, for split BTF), hashing with [`hash_c_string`] /
+    /// [`hash_name`]. Unreadable names are left out.
+    fn collect_names(&self, keys: &mut Vec<u64>);
+    /// The name of `id` as bytes; empty if unreadable.
+    fn name_of(&self, id: u32) -> &[u8];
+    /// The string offset naming `id`, if readable (ids sharing one offset
+    /// share one name, which saves comparing them).
+    fn name_off_of(&self, id: u32) -> Option<u32>;
+}
 
 /// Sorted hashes and ids of every named type (base types included, for split BTF).
 #[derive(Clone, Debug, Default)]
@@ -38,7 +53,7 @@ fn finish(h: u64) -> u32 {
 
 /// Hash of a name: its full 8-byte words, then a final zero-padded word
 /// holding the remaining 0..=7 bytes (the same words [`hash_c_string`] sees).
-fn hash_name(name: &[u8]) -> u32 {
+pub(crate) fn hash_name(name: &[u8]) -> u32 {
     let mut h = 0;
     let mut chunks = name.chunks_exact(8);
     for c in &mut chunks {
@@ -56,7 +71,7 @@ fn hash_name(name: &[u8]) -> u32 {
 
 /// Hash of the NUL-terminated string at the start of `bytes`, found and
 /// hashed in one pass; `None` if there is no NUL.
-fn hash_c_string(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn hash_c_string(bytes: &[u8]) -> Option<u32> {
     let mut h = 0;
     let mut pos = 0;
     loop {
@@ -117,48 +132,14 @@ fn radix_sort_by_hash(keys: &mut Vec<u64>) {
     }
 }
 
-impl Btf {
-    /// Appends `(hash << 32) | id` for every named type, base types first.
-    fn collect_names(&self, keys: &mut Vec<u64>) {
-        if let Some(base) = &self.base {
-            base.collect_names(keys);
-        }
-        let types = self.type_section();
-        let strings = self.strings();
-        for (id, &off) in (self.first_id..).zip(&self.offsets) {
-            let name_off = read_u32(types, off as usize).unwrap_or(0);
-            if name_off == 0 {
-                continue;
-            }
-            let hash = match name_off.checked_sub(self.str_base) {
-                Some(local) => strings.get(local as usize..).and_then(hash_c_string),
-                // A split type named by a base string.
-                None => self.name_bytes(name_off).ok().map(hash_name),
-            };
-            // Unreadable names are skipped: they can never equal a &str.
-            if let Some(hash) = hash {
-                keys.push((u64::from(hash) << 32) | u64::from(id));
-            }
-        }
-    }
-
-    /// The name of `id` as bytes; empty if unreadable.
-    fn name_of(&self, id: u32) -> &[u8] {
-        self.header(id)
-            .ok()
-            .and_then(|[off, _, _]| self.name_bytes(off).ok())
-            .unwrap_or(&[])
-    }
-}
-
 /// Orders a run of ids with equal name hashes by (name, id). Skips the
 /// common case of one id, or of ids that all share one name offset.
-fn sort_run(btf: &Btf, run: Option<&mut [u32]>) {
+fn sort_run(btf: &impl NameSource, run: Option<&mut [u32]>) {
     let Some(run) = run else { return };
     if run.len() < 2 {
         return;
     }
-    let name_off = |id| btf.header(id).map(|[off, _, _]| off).ok();
+    let name_off = |id| btf.name_off_of(id);
     let first = run.first().copied().and_then(name_off);
     if first.is_some() && run.iter().all(|&id| name_off(id) == first) {
         return;
@@ -167,8 +148,10 @@ fn sort_run(btf: &Btf, run: Option<&mut [u32]>) {
 }
 
 impl NameIndex {
-    fn build(btf: &Btf) -> NameIndex {
-        let mut keys = Vec::with_capacity(btf.len() as usize);
+    /// The index of every name `btf` has; `capacity` is a hint (the
+    /// number of types).
+    pub(crate) fn build(btf: &impl NameSource, capacity: usize) -> NameIndex {
+        let mut keys = Vec::with_capacity(capacity);
         btf.collect_names(&mut keys);
         // Keys are (hash << 32 | id) and collected in id order, so a plain
         // sort gives the same order as the stable radix sort. The radix
@@ -195,7 +178,9 @@ impl NameIndex {
         NameIndex { hashes, ids }
     }
 
-    fn find<'a>(&'a self, btf: &Btf, name: &str) -> &'a [u32] {
+    /// The ids named `name` (`btf` must be the one the index was built
+    /// from), in id order.
+    pub(crate) fn find<'a>(&'a self, btf: &impl NameSource, name: &str) -> &'a [u32] {
         let h = hash_name(name.as_bytes());
         let lo = self.hashes.partition_point(|&x| x < h);
         let len = self
@@ -216,34 +201,6 @@ impl NameIndex {
 
 /// Below this many names a comparison sort beats the radix sort.
 const RADIX_SORT_MIN: usize = 16 * 1024;
-
-impl Btf {
-    fn name_index(&self) -> &NameIndex {
-        self.names.get_or_init(|| NameIndex::build(self))
-    }
-
-    /// Builds the name index now rather than on the first lookup by name.
-    pub fn build_name_index(&self) {
-        self.name_index();
-    }
-
-    /// Every type id named `name`, in id order (base types included, for
-    /// split BTF). Empty for `""` and for unknown names.
-    pub fn find_by_name(&self, name: &str) -> &[u32] {
-        if name.is_empty() {
-            return &[];
-        }
-        self.name_index().find(self, name)
-    }
-
-    /// The first type id named `name` of kind `kind`.
-    pub fn find_by_name_kind(&self, name: &str, kind: Kind) -> Option<u32> {
-        self.find_by_name(name)
-            .iter()
-            .copied()
-            .find(|&id| self.kind_of(id).ok() == Some(kind))
-    }
-}
 
 #[cfg(test)]
 mod tests {

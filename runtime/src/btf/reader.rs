@@ -11,7 +11,7 @@ use std::ffi::CStr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use super::names::NameIndex;
+use super::names::{hash_c_string, hash_name, NameIndex, NameSource};
 use super::types::{
     Array, Composite, Datasec, Enum, Enum64, FuncLinkage, FuncProto, Int, Kind, Type, TypeKind,
     VarLinkage,
@@ -575,5 +575,72 @@ impl Btf {
     pub fn type_name(&self, id: u32) -> Result<&str, BtfError> {
         let [name_off, _, _] = self.header(id)?;
         self.name(name_off)
+    }
+}
+
+/// The name index's view of a BTF (see `names`).
+impl NameSource for Btf {
+    fn collect_names(&self, keys: &mut Vec<u64>) {
+        if let Some(base) = &self.base {
+            base.collect_names(keys);
+        }
+        let types = self.type_section();
+        let strings = self.strings();
+        for (id, &off) in (self.first_id..).zip(&self.offsets) {
+            let name_off = read_u32(types, off as usize).unwrap_or(0);
+            if name_off == 0 {
+                continue;
+            }
+            let hash = match name_off.checked_sub(self.str_base) {
+                Some(local) => strings.get(local as usize..).and_then(hash_c_string),
+                // A split type named by a base string.
+                None => self.name_bytes(name_off).ok().map(hash_name),
+            };
+            // Unreadable names are skipped: they can never equal a &str.
+            if let Some(hash) = hash {
+                keys.push((u64::from(hash) << 32) | u64::from(id));
+            }
+        }
+    }
+
+    fn name_of(&self, id: u32) -> &[u8] {
+        self.header(id)
+            .ok()
+            .and_then(|[off, _, _]| self.name_bytes(off).ok())
+            .unwrap_or(&[])
+    }
+
+    fn name_off_of(&self, id: u32) -> Option<u32> {
+        self.header(id).map(|[off, _, _]| off).ok()
+    }
+}
+
+/// Lookups by name, through the lazy index.
+impl Btf {
+    fn name_index(&self) -> &NameIndex {
+        self.names
+            .get_or_init(|| NameIndex::build(self, self.len() as usize))
+    }
+
+    /// Builds the name index now rather than on the first lookup by name.
+    pub fn build_name_index(&self) {
+        self.name_index();
+    }
+
+    /// Every type id named `name`, in id order (base types included, for
+    /// split BTF). Empty for `""` and for unknown names.
+    pub fn find_by_name(&self, name: &str) -> &[u32] {
+        if name.is_empty() {
+            return &[];
+        }
+        self.name_index().find(self, name)
+    }
+
+    /// The first type id named `name` of kind `kind`.
+    pub fn find_by_name_kind(&self, name: &str, kind: Kind) -> Option<u32> {
+        self.find_by_name(name)
+            .iter()
+            .copied()
+            .find(|&id| self.kind_of(id).ok() == Some(kind))
     }
 }

@@ -21,7 +21,7 @@
 //!    (an extern resolved later takes the definition's type and linkage, and
 //!    an extern prototype gets the definition's parameter names); DATASECs
 //!    are rebuilt per output section with offsets from the final symbols;
-//!    then deduplicated ([`dedup`]);
+//!    then deduplicated (as [`dedup_btf`] does);
 //! 5. BTF.ext: func_info, line_info and core_relo records follow their
 //!    section, instruction offsets shifted and type ids renumbered.
 //!

@@ -139,15 +139,16 @@ fn bitfield_methods(
     };
     let write = |v: TokenStream| quote!(#rt::plain::bits_set(&mut self.#storage, #bit, #width, #v));
     let (ty, get, set) = match value {
-        BitValue::Bool => {
-            let ty = g.prim("u8", false);
-            let r = read(false);
-            (
-                ty.clone(),
-                quote!(#r as #ty),
-                write(quote!(v as ::core::primitive::u64)),
-            )
-        }
+        // A computed `bool` (any non-zero bit is true), never the stored
+        // byte reinterpreted.
+        BitValue::Bool => (
+            quote!(::core::primitive::bool),
+            {
+                let r = read(false);
+                quote!(#r != 0)
+            },
+            write(quote!(v as ::core::primitive::u64)),
+        ),
         BitValue::Int { size, signed } => {
             let ty = g.prim(
                 &format!("{}{}", if signed { 'i' } else { 'u' }, size * 8),

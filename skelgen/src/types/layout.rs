@@ -36,7 +36,7 @@ const MAX_INFERRED_ALIGN: u32 = 4096;
 pub(crate) enum BitValue {
     /// An integer of this many bytes (1, 2, 4, 8), signed or not.
     Int { size: u32, signed: bool },
-    /// A `bool` bitfield: returned as `u8`.
+    /// A `bool` bitfield: read as a Rust `bool` (any non-zero bit is true).
     Bool,
     /// An enum (type id after modifiers and typedefs) of this representation.
     Enum { id: u32, size: u32, signed: bool },

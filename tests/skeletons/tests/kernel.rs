@@ -164,17 +164,17 @@ fn core_values(mode: CoreMode) {
     assert_eq!(b.parent_tgid, ppid, "{mode:?}");
     assert_eq!(
         (
-            b.has_pid_field,
-            b.has_fake_field,
-            b.has_flavor_pid,
-            b.has_task_type,
-            b.has_fake_type
+            b.has_pid_field.raw(),
+            b.has_fake_field.raw(),
+            b.has_flavor_pid.raw(),
+            b.has_task_type.raw(),
+            b.has_fake_type.raw()
         ),
         (1, 0, 1, 1, 0),
         "{mode:?}"
     );
     assert_eq!(
-        (b.has_enum_sid, b.has_fake_enum, b.enum_sid),
+        (b.has_enum_sid.raw(), b.has_fake_enum.raw(), b.enum_sid),
         (1, 0, 3),
         "{mode:?}"
     );
@@ -243,16 +243,16 @@ fn kconfig_values_are_the_kernels() {
         .collect();
     let want = (nums[0] << 16) | (nums[1] << 8) | nums[2].min(255);
     assert_eq!(k.LINUX_KERNEL_VERSION as u32, want);
-    assert_eq!(k.CONFIG_BPF_SYSCALL, 1);
-    assert_eq!(k.CONFIG_SKELGEN_DOES_NOT_EXIST, 0, "weak and missing is 0");
-    assert_eq!(k.LINUX_HAS_BPF_COOKIE, 1);
+    assert_eq!(k.CONFIG_BPF_SYSCALL.raw(), 1);
+    assert_eq!(k.CONFIG_SKELGEN_DOES_NOT_EXIST.raw(), 0, "weak and missing is 0");
+    assert_eq!(k.LINUX_HAS_BPF_COOKIE.raw(), 1);
     skel.attach().unwrap();
     getppid_syscall();
     let b = skel.bss().read().unwrap();
     assert_eq!(b.runs, 1);
     assert_eq!(b.kernel_version, want);
     let d = skel.data().read().unwrap();
-    assert_eq!(d.missing_config, 0);
+    assert_eq!(d.missing_config.raw(), 0);
     assert_eq!(d.missing_ksym, 0);
     assert_eq!(d.kfunc_tgid, getpid(), "the kfunc ran");
 }

@@ -9,7 +9,7 @@ use skel::TpRingbufBpf;
 fn use_it() -> Result<(), Box<dyn std::error::Error>> {
     let mut open = TpRingbufBpf::open()?;
     open.rodata_mut().targ_tgid = std::process::id() as i32;
-    open.rodata_mut().use_ringbuf = 0;
+    open.rodata_mut().use_ringbuf = false.into();
     open.progs.handle_getppid_short.set_autoload(false);
     open.maps.counts.set_max_entries(4096)?;
     assert_eq!(open.maps.events.max_entries(), 262144);
@@ -26,7 +26,7 @@ fn use_it() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = skel.maps.events.fd();
     assert!(skel.links.handle_getppid.is_some());
-    assert_eq!(skel.rodata().use_ringbuf, 0);
+    assert_eq!(skel.rodata().use_ringbuf, false);
     let event = skel::types::event::default();
     let _ = skelgen_runtime::Plain::as_bytes(&event);
     Ok(())
