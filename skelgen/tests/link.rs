@@ -194,6 +194,55 @@ fn same_as_libbpf(names: &[&str]) {
     // overlap); ours places it at its symbol. Both were compared above with
     // offsets blanked; here ours must follow the symbols.
     datasec_offsets_follow_symbols(&mine);
+    assert_eq!(
+        ext_records(&mine),
+        ext_records(&theirs),
+        "BTF.ext differs for {names:?}"
+    );
+}
+
+/// func_info, line_info and core_relo records with names resolved:
+/// (kind, section, instruction offset, what it says).
+fn ext_records(bytes: &[u8]) -> Vec<(&'static str, String, u32, String)> {
+    use object::{Object as _, ObjectSection as _};
+    let f = object::File::parse(bytes).unwrap();
+    let data = |n: &str| f.section_by_name(n).unwrap().data().unwrap().to_vec();
+    let btf = skelgen_runtime::btf::Btf::parse(&data(".BTF")).unwrap();
+    let ext = skelgen_runtime::btf::ext::BtfExt::parse(&data(".BTF.ext")).unwrap();
+    let name = |off| btf.name(off).unwrap().to_string();
+    let mut out = Vec::new();
+    for b in &ext.func_info {
+        for r in &b.records {
+            let what = btf.type_name(r.type_id).unwrap().to_string();
+            out.push(("func", name(b.sec_name_off), r.insn_off, what));
+        }
+    }
+    for b in &ext.line_info {
+        for r in &b.records {
+            let what = format!(
+                "{}:{}:{} {}",
+                name(r.file_name_off),
+                r.line(),
+                r.column(),
+                name(r.line_off)
+            );
+            out.push(("line", name(b.sec_name_off), r.insn_off, what));
+        }
+    }
+    for b in &ext.core_relos {
+        for r in &b.records {
+            let what = format!(
+                "{} {} {:?}",
+                btf.type_name(r.type_id).unwrap(),
+                name(r.access_str_off),
+                r.kind
+            );
+            out.push(("core", name(b.sec_name_off), r.insn_off, what));
+        }
+    }
+    out.sort();
+    assert!(out.len() > 20);
+    out
 }
 
 /// Every DATASEC variable of a section sits at its symbol's value.
