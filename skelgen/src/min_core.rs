@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use skelgen_runtime::btf::ext::{CoreRelo, CoreReloKind};
+use skelgen_runtime::btf::ext::{BtfExt, CoreRelo, CoreReloKind};
 use skelgen_runtime::btf::{Btf, BtfError, Kind, TypeKind};
 use skelgen_runtime::co_re::{target_use, CoreTarget, ReloError, TargetUse};
 
@@ -48,14 +48,24 @@ pub enum MinCoreError {
     /// The source is split BTF (a module's): its ids continue a base.
     #[error("the source BTF is split BTF (a kernel module's); give the base (vmlinux) BTF")]
     SplitSource,
-    /// An object could not be parsed.
-    #[error("{object}: not a BPF object skelgen understands")]
+    /// An object is not an ELF file, or its .BTF/.BTF.ext cannot be read.
+    #[error("{object}: {reason}")]
     Object {
         /// The object's name.
         object: String,
-        /// Why.
+        /// What is wrong.
+        reason: String,
+    },
+    /// An object's .BTF or .BTF.ext is invalid.
+    #[error("{object}: invalid {section}")]
+    ObjectBtf {
+        /// The object's name.
+        object: String,
+        /// `.BTF` or `.BTF.ext`.
+        section: &'static str,
+        /// What the reader found.
         #[source]
-        source: skelgen_runtime::obj::ObjError,
+        source: BtfError,
     },
     /// An object has no BTF (so no CO-RE relocations to satisfy).
     #[error("{object}: the object has no .BTF section")]
@@ -283,20 +293,13 @@ pub fn min_core_btf(source: Arc<Btf>, objects: &[(&str, &[u8])]) -> Result<Vec<u
     let target = CoreTarget::new(Arc::clone(&source));
     let mut marks = Marks::new(&source);
     for &(name, bytes) in objects {
-        let obj = skelgen_runtime::obj::Object::parse(bytes, name).map_err(|source| {
-            MinCoreError::Object {
-                object: name.to_string(),
-                source,
-            }
-        })?;
-        let Some(local) = obj.btf.as_ref() else {
-            return Err(MinCoreError::NoBtf {
-                object: name.to_string(),
-            });
-        };
-        let Some(ext) = obj.btf_ext.as_ref() else {
+        // Only .BTF and .BTF.ext matter (as for bpftool): objects the loader
+        // would refuse for other reasons still have their relocations.
+        let (local, ext) = object_btf(name, bytes)?;
+        let Some(ext) = ext else {
             continue;
         };
+        let local = &local;
         for sec in &ext.core_relos {
             for (index, relo) in sec.records.iter().enumerate() {
                 let used =
@@ -315,6 +318,44 @@ pub fn min_core_btf(source: Arc<Btf>, objects: &[(&str, &[u8])]) -> Result<Vec<u
         }
     }
     write(&source, &marks)
+}
+
+/// The `.BTF` and (if any) `.BTF.ext` of an ELF object.
+fn object_btf(name: &str, bytes: &[u8]) -> Result<(Btf, Option<BtfExt>), MinCoreError> {
+    use object::{Object as _, ObjectSection as _};
+    let bad = |reason: String| MinCoreError::Object {
+        object: name.to_string(),
+        reason,
+    };
+    let file = object::File::parse(bytes).map_err(|e| bad(format!("not an ELF object: {e}")))?;
+    let data = |sec: &str| -> Result<Option<&[u8]>, MinCoreError> {
+        match file.section_by_name(sec) {
+            Some(s) => s
+                .data()
+                .map(Some)
+                .map_err(|e| bad(format!("cannot read {sec}: {e}"))),
+            None => Ok(None),
+        }
+    };
+    let Some(btf) = data(".BTF")? else {
+        return Err(MinCoreError::NoBtf {
+            object: name.to_string(),
+        });
+    };
+    let btf = Btf::parse(btf).map_err(|source| MinCoreError::ObjectBtf {
+        object: name.to_string(),
+        section: ".BTF",
+        source,
+    })?;
+    let ext = match data(".BTF.ext")? {
+        Some(e) => Some(BtfExt::parse(e).map_err(|source| MinCoreError::ObjectBtf {
+            object: name.to_string(),
+            section: ".BTF.ext",
+            source,
+        })?),
+        None => None,
+    };
+    Ok((btf, ext))
 }
 
 fn resolve(
