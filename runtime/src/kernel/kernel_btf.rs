@@ -18,7 +18,7 @@ pub const SYS_KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
 static VMLINUX: OnceLock<Arc<Btf>> = OnceLock::new();
 
 /// Whether [`vmlinux_btf`] has already parsed the kernel's BTF in this
-/// process (so using it costs nothing more): `CoreMode::Auto` asks.
+/// process, so that using it costs nothing more.
 pub fn vmlinux_btf_parsed() -> bool {
     VMLINUX.get().is_some()
 }

@@ -10,16 +10,16 @@
 //! finds candidates through the name index: 0.1 ms per type (5.8 ms for the
 //! 57), plus reading and indexing the kernel BTF once per process (6.6 ms).
 //! Break-even with a cold kernel cache is at 7–13 types, but with a warm one
-//! the kernel costs almost nothing for up to 31 types (`core`, a handful of types:
-//! 0.6 ms for the whole load), so:
+//! the kernel costs almost nothing for up to 31 types (`core`, a handful of
+//! types: 0.6 ms for the whole load), so user space is picked only for more
+//! types than the kernel caches (the kernel is then always cold: 57 types
+//! took 47 ms with Auto = user space vs 93 ms in the kernel, libbpf 155 ms,
+//! in the run of 2026-12-02).
 //!
-//! - more types than the kernel caches: user space (the kernel is always
-//!   cold: 57 types took 13 ms in user space vs 34 ms in the kernel);
-//! - the kernel BTF already parsed in this process (an earlier CO-RE load, a
-//!   BTF attach target): user space at 0.1 ms per type, bounded, rather than
-//!   the kernel's 0.6–1.1 ms per uncached type;
-//! - otherwise the kernel, when it can relocate (5.17+), which spares small
-//!   objects the 6.6 ms BTF read.
+//! Not a rule: "the kernel BTF is already parsed in this process". Tried and
+//! measured in that run: `attach.bpf.o` (a `tp_btf` program parses the BTF,
+//! plus a few CO-RE relocations) then relocated in user space at 15 ms per
+//! later load against 1.0 ms in the kernel, whose candidate cache was warm.
 
 use std::collections::HashSet;
 
@@ -53,7 +53,7 @@ pub(crate) fn resolve(opts: &OpenOptions, obj: &Object) -> CoreMode {
             let types = relocated_types(obj);
             if types == 0 {
                 CoreMode::Kernel
-            } else if types > KERNEL_CAND_CACHE || crate::kernel::vmlinux_btf_parsed() {
+            } else if types > KERNEL_CAND_CACHE {
                 CoreMode::User
             } else {
                 CoreMode::Kernel

@@ -36,11 +36,10 @@ pub use struct_ops::StructOpsValue;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CoreMode {
     /// In the kernel when it supports CO-RE records at `BPF_PROG_LOAD`
-    /// (Linux 5.17+, probed once) and no custom BTF is given, unless user
-    /// space is measurably cheaper: more relocated types than the kernel's
-    /// candidate cache holds, or the kernel BTF already parsed in this
-    /// process (see `loader/core_mode.rs` for the numbers); else in user
-    /// space.
+    /// (Linux 5.17+, probed once) and no custom BTF is given, unless the
+    /// object relocates more types than the kernel's candidate cache holds,
+    /// where user space is measurably cheaper (see `loader/core_mode.rs` for
+    /// the numbers); else in user space.
     #[default]
     Auto,
     /// Always hand the records to the kernel.
