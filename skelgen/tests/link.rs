@@ -517,3 +517,14 @@ fn builder_writes_a_subskeleton() {
         code.contains("pub lib_calls: ::skelgen_runtime::subskel::SubskelVar<'a, types::__u32>")
     );
 }
+
+#[test]
+fn unaligned_input_bytes_link() {
+    // Found by the link fuzz target: an object at an odd address (behind
+    // the harness's mode byte, or from include_bytes!) was refused.
+    let (n, b) = ("lib.bpf.o", std::fs::read(fixture_path("lib")).unwrap());
+    let mut shifted = vec![0u8];
+    shifted.extend_from_slice(&b);
+    let from_aligned = link(&[(n, &b[..])]).unwrap();
+    assert_eq!(link(&[(n, &shifted[1..])]).unwrap(), from_aligned);
+}

@@ -88,6 +88,22 @@ fn text(bytes: &[u8]) -> String {
 
 impl Input {
     pub fn parse(file: &str, data: &[u8]) -> Result<Input, LinkError> {
+        // The ELF reader views headers in place and needs them 8-aligned; a
+        // slice from `include_bytes!` or a sub-slice may not be (found by
+        // the `link` fuzz target: every input behind its mode byte was
+        // refused). Parse an aligned copy then.
+        if data.as_ptr() as usize % 8 != 0 {
+            let mut buf = vec![0u8; data.len() + 7];
+            let start = (8 - buf.as_ptr() as usize % 8) % 8;
+            if let Some(aligned) = buf.get_mut(start..start + data.len()) {
+                aligned.copy_from_slice(data);
+                return Input::parse_aligned(file, aligned);
+            }
+        }
+        Input::parse_aligned(file, data)
+    }
+
+    fn parse_aligned(file: &str, data: &[u8]) -> Result<Input, LinkError> {
         let elf_err = |what: &str, e: object::read::Error| LinkError::Elf {
             file: file.to_string(),
             reason: format!("{what}: {e}"),
