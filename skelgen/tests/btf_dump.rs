@@ -146,6 +146,23 @@ fn declarations(header: &str) -> Vec<String> {
         .collect()
 }
 
+/// `name___12` -> `name`.
+fn without_dup_numbers(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("___") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 3..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            out.push_str("___");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn kernel_btf_dumps_to_a_header_with_btf_layouts_and_bpftools_declarations() {
     if kernel_btf().is_none() {
@@ -236,6 +253,30 @@ fn check_btf_file(path: &Path, tag: &str) {
             theirs.len()
         );
     }
+    // The sorted order: the same definitions (repeated names are numbered
+    // `x___2` in emission order, and forward declarations go where they
+    // are needed, so both are left out), and it compiles.
+    let sorted = dump_c(&btf, &DumpOptions::new().sorted()).unwrap();
+    let definitions = |decls: &[String]| {
+        let mut v: Vec<String> = decls
+            .iter()
+            .filter(|d| d.contains('{') || d.starts_with("typedef"))
+            .map(|d| without_dup_numbers(d))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        definitions(&declarations(&sorted)) == definitions(&ours),
+        "the sorted dump defines other things"
+    );
+    std::fs::write(dir.join("vmlinux.h"), &sorted).unwrap();
+    let out = clang(&dir, "layout.c", &[]);
+    assert!(
+        out.status.success(),
+        "sorted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!(
         "{} declarations equal to bpftool's ({})",
         ours.len(),

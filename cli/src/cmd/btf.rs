@@ -45,6 +45,9 @@ struct DumpArgs {
     /// Leave out the kfunc prototypes at the end of a whole C dump
     #[arg(long)]
     no_kfuncs: bool,
+    /// Order a whole C dump by kind and name (bpftool 7.5's default) instead of by type id
+    #[arg(long)]
+    sort: bool,
     /// Write to FILE instead of standard output
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -68,6 +71,9 @@ fn dump(args: DumpArgs) -> anyhow::Result<()> {
             }
             if args.no_kfuncs {
                 opts = opts.without_kfuncs();
+            }
+            if args.sort {
+                opts = opts.sorted();
             }
             skelgen::btf_c::dump_c(&btf, &opts)
                 .with_context(|| format!("{path}: cannot dump the BTF as C"))?

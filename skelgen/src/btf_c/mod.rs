@@ -25,6 +25,7 @@
 mod align;
 mod decl;
 mod order;
+mod sort;
 
 use std::collections::HashMap;
 
@@ -93,6 +94,7 @@ pub enum DumpError {
 pub struct DumpOptions {
     roots: Vec<String>,
     no_kfuncs: bool,
+    sorted: bool,
 }
 
 impl DumpOptions {
@@ -106,6 +108,14 @@ impl DumpOptions {
     /// union, enum and typedef of that name is a root.
     pub fn root(mut self, name: impl Into<String>) -> Self {
         self.roots.push(name.into());
+        self
+    }
+
+    /// Dump a whole BTF in bpftool 7.5's sorted order (by kind rank, then
+    /// name) instead of type id order, so that headers of two kernels diff
+    /// well. Dependencies still precede what needs them.
+    pub fn sorted(mut self) -> Self {
+        self.sorted = true;
         self
     }
 
@@ -157,7 +167,12 @@ pub fn dump_c(btf: &Btf, opts: &DumpOptions) -> Result<String, DumpError> {
     let mut d = Dumper::new(btf)?;
     d.out.push_str(HEADER);
     if opts.roots.is_empty() {
-        for id in 1..btf.len() {
+        let ids: Vec<u32> = if opts.sorted {
+            sort::sorted_ids(btf)
+        } else {
+            (1..btf.len()).collect()
+        };
+        for id in ids {
             d.dump_type(id)?;
         }
         if !opts.no_kfuncs {
