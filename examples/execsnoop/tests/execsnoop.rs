@@ -100,7 +100,7 @@ fn exec_and_failed_exec_over_the_perf_buffer() {
     let missing = format!("/nonexistent-{marker}");
     let mut pid = 0;
     let (out, stderr) = snoop(
-        &["--perf-buffer", "--fails", "--uid", "0", "--duration", "2"],
+        &["--perf-buffer", "--fails", "--uid", "0", "--duration", "3"],
         || {
             pid = run_true(&marker);
             let err = Command::new(&missing).spawn().unwrap_err();
