@@ -1,9 +1,10 @@
 //! Trampoline-based attach kinds through generated skeletons: fentry, fexit,
 //! fmod_ret and their sleepable forms on vmlinux and module functions, a
-//! program retargeted before load, BPF LSM hooks denying an operation, and
-//! freplace replacing another program's global function. Each is seen
-//! firing and then stopping when its link is dropped; on kernels without
-//! trampolines (the kernel matrix says which) the load's refusal is checked.
+//! program retargeted before load, BPF LSM hooks denying an operation,
+//! freplace replacing another program's global function and fexit tracing
+//! one. Each is seen firing and then stopping when its link is dropped; on
+//! kernels without trampolines (the kernel matrix says which) the load's
+//! refusal is checked.
 
 use std::os::fd::AsFd;
 
@@ -508,4 +509,44 @@ fn freplace_replaces_a_global_function_of_another_program() {
         msg.contains("'skelgen_no_such_function' not found"),
         "{msg}"
     );
+}
+
+#[test]
+fn fexit_on_a_global_function_of_another_program() {
+    let Some(_s) = kernel_serial() else { return };
+    let target = FreplaceBpf::open().unwrap().load().unwrap();
+    let target_fd = target.progs.xdp_target.fd().unwrap();
+    let mut open = FreplaceBpf::open().unwrap();
+    open.progs.xdp_target.set_autoload(false);
+    open.progs.trace_verdict.set_autoload(true);
+    open.progs
+        .trace_verdict
+        .set_attach_target(Some(target_fd), "verdict")
+        .unwrap();
+    let loaded = open.load();
+    if !has(Feature::Trampolines) {
+        assert_refused(&loaded.err().expect("no trampolines here"), "trace_verdict");
+        return;
+    }
+    let mut tracer = loaded.unwrap();
+    // Its attach target lives in the XDP program's own BTF object.
+    let info = sys::prog_info(tracer.progs.trace_verdict.fd().unwrap()).unwrap();
+    let target_btf = sys::prog_info(target_fd).unwrap().btf_id;
+    assert_eq!(info.attach_btf_obj_id, target_btf);
+    tracer.attach().unwrap();
+    let pkt = [0u8; 64];
+    let verdict = || {
+        target
+            .progs
+            .xdp_target
+            .test_run(TestRun::new().data_in(&pkt))
+            .unwrap()
+            .retval
+    };
+    assert_eq!(verdict(), 2);
+    let b = tracer.bss().read().unwrap();
+    assert_eq!((b.traced_runs, b.traced_verdict), (1, 2));
+    tracer.links.trace_verdict = None;
+    assert_eq!(verdict(), 2);
+    assert_eq!(tracer.bss().traced_runs().unwrap(), 1);
 }
