@@ -91,7 +91,8 @@ fn one_line_per_loopback_connect() {
     let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, 0)));
     let v6_ports = v6.as_ref().map_or(Vec::new(), |l| connect_n(l, 2));
 
-    let comm: String = std::fs::read_to_string("/proc/self/comm")
+    // bpf_get_current_comm() is the connecting thread's name.
+    let comm: String = std::fs::read_to_string("/proc/thread-self/comm")
         .unwrap()
         .trim()
         .chars()

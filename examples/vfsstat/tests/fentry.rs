@@ -61,6 +61,11 @@ fn known_workload(dir: &std::path::Path) {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// Ends vfsstat (it prints each row as a line, so nothing is lost).
+fn stop(child: &mut std::process::Child) {
+    child.kill().unwrap();
+}
+
 /// Tracing links (fentry) of the kernel whose program is named `fentry_vfs_*`.
 fn fentry_vfs_links() -> usize {
     let mut n = 0;
@@ -89,14 +94,16 @@ fn fentry_vfs_links() -> usize {
 /// Every call the test makes after vfsstat printed its header (it is
 /// attached by then) lands in the rows that follow. Counts are
 /// system-wide, so the rest of the system may add some (little in a VM: at
-/// most half as much again here).
+/// most half as much again here, over a run as long as the workload).
 #[test]
 fn fentry_counts_a_known_workload() {
     if !kernel_or_skip() {
         return;
     }
+    // Rows until stopped: the run lasts as long as the workload needs (a
+    // VM without KVM is slow), plus two rows after it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_vfsstat"))
-        .args(["1", "4"])
+        .args(["1", "3600"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -104,8 +111,17 @@ fn fentry_counts_a_known_workload() {
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let header = lines.next().unwrap().unwrap();
     assert!(header.starts_with("TIME"), "{header}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
     if !has(Feature::Trampolines) {
         assert_eq!(fentry_vfs_links(), 0);
+        stop(&mut child);
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         // The tool says why only when it falls back past kprobes too.
@@ -119,20 +135,24 @@ fn fentry_counts_a_known_workload() {
     }
     // The best family is fentry: its 8 programs are attached.
     assert_eq!(fentry_vfs_links(), 8);
-    let dir = std::env::temp_dir().join(format!("vfsstat-known-{}", std::process::id()));
+    // tmpfs where there is one: quick, and no network filesystem's extra calls.
+    let base = ["/dev/shm"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("vfsstat-known-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let started = std::time::Instant::now();
     known_workload(&dir);
-    let took = started.elapsed();
-    let rows: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let mut rows: Vec<String> = rx.try_iter().collect();
+    for _ in 0..2 {
+        rows.push(rx.recv_timeout(Duration::from_secs(30)).unwrap());
+    }
+    stop(&mut child);
     let out = child.wait_with_output().unwrap();
     std::fs::remove_dir(&dir).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.is_empty(), "{stderr}");
-    assert!(
-        took < Duration::from_secs(3),
-        "workload took {took:?}: it must finish within the 4 rows"
-    );
+    assert!(stderr.is_empty(), "{stderr}");
     let mut sum = [0u64; 8];
     for row in &rows {
         let (_, counts) = row.split_once(": ").unwrap();
