@@ -162,6 +162,7 @@ pub struct Builder {
     target_arch: Option<String>,
     vmlinux_h: Option<PathBuf>,
     subskeleton: bool,
+    reachable_types_only: bool,
 }
 
 /// Builds the skeleton of one `.bpf.c` with the default settings:
@@ -208,6 +209,13 @@ impl Builder {
     /// The clang to run. Default: `$CLANG`, then `clang` on `PATH`.
     pub fn clang(mut self, path: impl Into<PathBuf>) -> Self {
         self.clang = Some(path.into());
+        self
+    }
+
+    /// Only the types reachable from maps and global data in the skeleton's
+    /// `types` module: see [`Options::reachable_types_only`].
+    pub fn reachable_types_only(mut self, on: bool) -> Self {
+        self.reachable_types_only = on;
         self
     }
 
@@ -465,7 +473,10 @@ impl Builder {
             let code = crate::generate_subskeleton(&stripped, &options).map_err(gen_err)?;
             (code, "subskel")
         } else {
-            let options = Options::new().name(name).embed_path(embed);
+            let options = Options::new()
+                .name(name)
+                .embed_path(embed)
+                .reachable_types_only(self.reachable_types_only);
             let generated = generate_with_warnings(&stripped, &options).map_err(gen_err)?;
             for w in &generated.warnings {
                 lines.push(format!("cargo:warning={}: {w}", object.display()));

@@ -201,9 +201,11 @@ pub(crate) fn skeleton(
     })?;
     let btf = obj.btf.as_ref().unwrap_or(&empty);
     let mut tg = TypeGen::new(btf, rt.clone());
-    tg.add_all_named().map_err(|e| Error::Generate {
-        reason: e.to_string(),
-    })?;
+    if !opts.reachable_types_only {
+        tg.add_all_named().map_err(|e| Error::Generate {
+            reason: e.to_string(),
+        })?;
+    }
 
     // Global data sections with at least one variable.
     let mut datasecs = Vec::new();

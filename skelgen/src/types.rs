@@ -789,7 +789,56 @@ impl<'a> TypeGen<'a> {
         datasec_id: u32,
         rust_name: &str,
     ) -> Result<(TokenStream, Vec<DatasecField>), GenError> {
-        emit::datasec(self, datasec_id, rust_name)
+        let out = emit::datasec(self, datasec_id, rust_name)?;
+        self.add_pointees(datasec_id);
+        Ok(out)
+    }
+
+    /// Registers what the section's pointer variables point to: libbpf-tools
+    /// keep a `struct event` a perf or ring buffer carries in BTF with
+    /// `struct event *unused __attribute__((unused));`, and the Rust side
+    /// needs that type to decode samples, though the variable itself is a
+    /// `u64`. Best effort: a pointee that cannot be generated (a FWD, a
+    /// function) is left out.
+    fn add_pointees(&mut self, datasec_id: u32) {
+        let btf = self.btf;
+        let Ok(TypeKind::Datasec(d)) = btf.type_by_id(datasec_id).map(|t| t.kind) else {
+            return;
+        };
+        let pointees: Vec<u32> = d
+            .vars()
+            .filter_map(|v| match btf.type_by_id(v.ty).ok()?.kind {
+                TypeKind::Var { ty, .. } => Some(ty),
+                _ => None,
+            })
+            .filter_map(|ty| {
+                match btf
+                    .type_by_id(btf.skip_mods_and_typedefs(ty).ok()?)
+                    .ok()?
+                    .kind
+                {
+                    TypeKind::Ptr(target) => Some(target),
+                    _ => None,
+                }
+            })
+            .collect();
+        for target in pointees {
+            let named = btf
+                .skip_mods_and_typedefs(target)
+                .ok()
+                .and_then(|t| btf.type_by_id(t).ok());
+            if let Some(t) = named {
+                if matches!(
+                    t.kind,
+                    TypeKind::Struct(_)
+                        | TypeKind::Union(_)
+                        | TypeKind::Enum(_)
+                        | TypeKind::Enum64(_)
+                ) {
+                    let _ = self.register(target);
+                }
+            }
+        }
     }
 
     /// The contents of `pub mod types { ... }`: inner `#![allow(...)]`

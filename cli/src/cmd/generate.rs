@@ -20,6 +20,9 @@ pub struct Args {
     /// Generate a library's subskeleton (as bpftool gen subskeleton): its maps, programs and variables inside a final linked object
     #[arg(long)]
     subskeleton: bool,
+    /// Generate only the types reachable from maps and global data, not every named type of the object's BTF (smaller, faster to compile)
+    #[arg(long)]
+    reachable_types_only: bool,
 }
 
 /// Generates the skeleton and writes it.
@@ -30,7 +33,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes = super::read(&object)?;
     let path = object.to_string_lossy();
     let name = args.name.unwrap_or_else(|| skelgen::default_name(&path));
-    let opts = skelgen::Options::new().name(name);
+    let opts = skelgen::Options::new()
+        .name(name)
+        .reachable_types_only(args.reachable_types_only);
     let code = if args.subskeleton {
         skelgen::generate_subskeleton(&bytes, &opts)
             .with_context(|| format!("{path}: cannot generate a subskeleton"))?
