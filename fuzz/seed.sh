@@ -42,4 +42,15 @@ recs = recs[:255]
 data = bytes([0, len(recs)]) + b"".join(recs) + b"0:1:2\x000:0\x00"
 open(sys.argv[2], "wb").write(data)
 PY
+# btf_dedup: every fixture's BTF (and the link fixtures'); link: each link
+# fixture behind each mode byte (alone, after main, before lib, split).
+mkdir -p "$out/btf_dedup" "$out/link"
+cp "$out"/btf_parse/* "$out/btf_dedup/"
+for f in "$fixtures"/link/*.bpf.o; do
+    b=$(basename "$f" .bpf.o)
+    llvm-objcopy --dump-section ".BTF=$out/btf_dedup/link_$b" "$f" "$tmp/o"
+    for mode in 0 1 2 3; do
+        { printf "\\00$mode"; cat "$f"; } > "$out/link/${b}_$mode"
+    done
+done
 echo "seeded $out"
