@@ -161,21 +161,26 @@ fn fentry_counts_a_known_workload() {
         }
     }
     // Columns: READ WRITE FSYNC OPEN CREATE UNLINK MKDIR RMDIR. The test's
-    // own mkdir of `dir` counts; its rmdir comes after the run.
+    // own mkdir of `dir` counts; its rmdir comes after the run. fsync(2)
+    // reaches vfs_fsync only where the compiler kept the call out of line:
+    // Debian's 6.1 inlines it into do_fsync (0 counted there, as the C tool
+    // would), so FSYNC is bounded above only.
     let want = [
-        ("READ", 0, WL_READS),
-        ("WRITE", 1, WL_WRITES),
-        ("FSYNC", 2, WL_FSYNCS),
-        ("OPEN", 3, 1 + WL_OPENS + WL_FILES),
-        ("UNLINK", 5, WL_FILES + 1),
-        ("MKDIR", 6, WL_DIRS + 1),
-        ("RMDIR", 7, WL_DIRS),
+        ("READ", 0, WL_READS, true),
+        ("WRITE", 1, WL_WRITES, true),
+        ("FSYNC", 2, WL_FSYNCS, false),
+        ("OPEN", 3, 1 + WL_OPENS + WL_FILES, true),
+        ("UNLINK", 5, WL_FILES + 1, true),
+        ("MKDIR", 6, WL_DIRS + 1, true),
+        ("RMDIR", 7, WL_DIRS, true),
     ];
-    for (name, col, n) in want {
-        let got = sum[col];
-        assert!(
-            got >= n && got <= n + n / 2 + 20,
-            "{name}: counted {got}, the workload made {n}; rows: {rows:#?}"
-        );
-    }
+    let wrong: Vec<String> = want
+        .iter()
+        .filter(|&&(_, col, n, exact)| {
+            let got = sum[col];
+            (exact && got < n) || got > n + n / 2 + 20
+        })
+        .map(|&(name, col, n, _)| format!("{name}: counted {}, the workload made {n}", sum[col]))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}; rows: {rows:?}");
 }
