@@ -10,9 +10,9 @@ use std::process::{Command, Stdio};
 use skelgen_test_support::kernel_serial;
 use skelgen_test_support::matrix::{has, Feature};
 
-const READS: u64 = 2000;
-const WRITES: u64 = 2000;
-const OPENS: u64 = 300;
+const READS: u64 = 500;
+const WRITES: u64 = 500;
+const OPENS: u64 = 100;
 
 /// Column indexes of READ, WRITE and OPEN in a row.
 const READ: usize = 0;
@@ -91,7 +91,7 @@ fn kprobe_path_counts_a_known_workload() {
     let Some(_k) = kernel_serial() else { return };
     // Long enough for the workload in a loaded VM without KVM (it must end
     // inside the window, which the totals check relies on).
-    let secs = 8;
+    let secs = 10;
     if !has(Feature::Kprobes) {
         let err = totals(secs, || {}).unwrap_err();
         assert!(err.contains("CONFIG_KPROBES"), "{err}");
