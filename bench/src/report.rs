@@ -364,8 +364,9 @@ pub fn render(cfg: &Config, r: &Results) -> String {
             if let (Some(sk), Some(lr)) = (sk, lr) {
                 // What a user ships: the binary plus the shared libraries it
                 // needs beyond libc (libbpf-rs's libelf and libz).
-                let shipped =
-                    |x: &artifacts::Size| x.stripped + x.extra_libs.iter().map(|(_, b)| *b).sum::<u64>();
+                let shipped = |x: &artifacts::Size| {
+                    x.stripped + x.extra_libs.iter().map(|(_, b)| *b).sum::<u64>()
+                };
                 size_ratio = ratio(shipped(sk), shipped(lr));
                 let _ = writeln!(
                     md,
