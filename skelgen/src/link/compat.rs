@@ -16,21 +16,32 @@ const MAX_DEPTH: u32 = 64;
 /// A one-line description of type `id` for error messages
 /// (`TYPEDEF '__u64' (8 bytes)`).
 pub(crate) fn describe(btf: &Btf, id: u32) -> String {
+    describe_at(btf, id, 0)
+}
+
+/// [`describe`], `depth` references deep: hostile BTF can make a prototype
+/// its own parameter or a VAR its own type (found by the `link` fuzz
+/// target: a stack overflow), so past a few levels types are elided.
+fn describe_at(btf: &Btf, id: u32, depth: u32) -> String {
+    if depth > 4 {
+        return "...".into();
+    }
     let Ok(t) = btf.type_by_id(id) else {
         return format!("invalid type id {id}");
     };
     let name = btf.name(t.name_off).unwrap_or("?");
+    let d = depth + 1;
     let base = match t.kind {
-        TypeKind::Var { ty, .. } => return describe(btf, ty),
+        TypeKind::Var { ty, .. } => return describe_at(btf, ty, d),
         TypeKind::Func { proto, .. } => {
-            return format!("FUNC '{name}' of {}", describe(btf, proto));
+            return format!("FUNC '{name}' of {}", describe_at(btf, proto, d));
         }
         TypeKind::FuncProto(p) => {
-            let params: Vec<String> = p.params().map(|x| describe(btf, x.ty)).collect();
+            let params: Vec<String> = p.params().map(|x| describe_at(btf, x.ty, d)).collect();
             return format!(
                 "FUNC_PROTO ({}) -> {}",
                 params.join(", "),
-                describe(btf, p.ret)
+                describe_at(btf, p.ret, d)
             );
         }
         _ if name.is_empty() => format!("{} (anon)", t.kind()),
@@ -155,5 +166,41 @@ impl Matcher<'_> {
             (K::Var { ty: x, .. }, K::Var { ty: y, .. }) => na == nb && self.eq(x, y, d),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::types::{RawType, Strings, TypeList};
+    use skelgen_runtime::btf::Kind;
+
+    #[test]
+    fn self_referencing_types_are_described_without_recursing_forever() {
+        let mut l = TypeList::default();
+        // 1: FUNC_PROTO (itself) -> void; 2: VAR v of type 2 (itself).
+        l.push(RawType {
+            kind: Kind::FuncProto,
+            name: String::new(),
+            kflag: false,
+            vlen: 1,
+            sot: 0,
+            words: vec![0, 1],
+            rec_names: vec![String::new()],
+        });
+        l.push(RawType {
+            kind: Kind::Var,
+            name: "v".into(),
+            kflag: false,
+            vlen: 0,
+            sot: 2,
+            words: vec![1],
+            rec_names: Vec::new(),
+        });
+        let (bytes, _) = l.encode(&Strings::default()).unwrap();
+        let btf = Btf::parse(&bytes).unwrap();
+        assert!(describe(&btf, 1).contains("..."));
+        assert_eq!(describe(&btf, 2), "...");
+        assert!(types_match(&btf, 1, &btf, 1));
     }
 }
