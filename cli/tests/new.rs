@@ -94,7 +94,10 @@ fn new_writes_every_file_and_refuses_to_overwrite() {
     }
     let toml = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let version = env!("CARGO_PKG_VERSION");
-    assert!(toml.contains(&format!("skelgen-runtime = \"{version}\"")), "{toml}");
+    assert!(
+        toml.contains(&format!("skelgen-runtime = \"{version}\"")),
+        "{toml}"
+    );
     assert!(toml.contains("name = \"my-tool\""), "{toml}");
     let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
     assert!(main.contains("MyToolBpf::open()"), "{main}");
@@ -115,7 +118,10 @@ fn demo_builds_passes_clippy_and_prints_execs() {
         return;
     }
     let dir = new_demo("demo");
-    ok(&cargo(&dir, &["build", "--quiet"]), "cargo build of the demo crate");
+    ok(
+        &cargo(&dir, &["build", "--quiet"]),
+        "cargo build of the demo crate",
+    );
     ok(
         &cargo(&dir, &["clippy", "--quiet", "--", "-D", "warnings"]),
         "cargo clippy -D warnings of the demo crate",
@@ -151,7 +157,10 @@ fn demo_builds_passes_clippy_and_prints_execs() {
         if comm == "true" && pid.parse().is_ok_and(|p: u32| pids.contains(&p)) {
             seen.push(line);
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "demo did not stop");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "demo did not stop"
+        );
     }
     let status = child.wait().unwrap();
     let mut err = String::new();

@@ -153,7 +153,8 @@ fn checkout() -> Option<PathBuf> {
         std::fs::read_to_string(root.join(dir).join("Cargo.toml"))
             .is_ok_and(|t| t.contains(&format!("name = \"{name}\"")))
     };
-    (is_ours("runtime", "skelgen-runtime") && is_ours("skelgen", "skelgen")).then(|| root.to_path_buf())
+    (is_ours("runtime", "skelgen-runtime") && is_ours("skelgen", "skelgen"))
+        .then(|| root.to_path_buf())
 }
 
 fn render(template: &str, names: &Names, deps: &Deps) -> anyhow::Result<String> {
@@ -166,7 +167,9 @@ fn render(template: &str, names: &Names, deps: &Deps) -> anyhow::Result<String> 
             if p.contains(['"', '\\']) {
                 anyhow::bail!("path {p} cannot be written into Cargo.toml as is");
             }
-            Ok(format!("{name} = {{ path = \"{p}\", version = \"{version}\" }}"))
+            Ok(format!(
+                "{name} = {{ path = \"{p}\", version = \"{version}\" }}"
+            ))
         }
         Deps::CratesIo => Ok(format!("{name} = \"{version}\"")),
     };

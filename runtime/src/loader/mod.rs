@@ -13,8 +13,8 @@ mod core_mode;
 mod externs;
 mod link;
 mod maps;
-mod target;
 mod struct_ops;
+mod target;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -29,8 +29,8 @@ use crate::obj::{DataKind, MapKind, MapType, ObjError, Object, SlotTarget};
 use crate::sys::{self, Mmap, SysError};
 
 pub use link::POISON_HELPER;
-pub(crate) use target::program_func_btf_id;
 pub use struct_ops::StructOpsValue;
+pub(crate) use target::program_func_btf_id;
 
 /// How CO-RE relocations are applied.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -252,7 +252,11 @@ fn kconfig_values_are_the_kernels() {
     let want = (nums[0] << 16) | (nums[1] << 8) | nums[2].min(255);
     assert_eq!(k.LINUX_KERNEL_VERSION as u32, want);
     assert_eq!(k.CONFIG_BPF_SYSCALL.raw(), 1);
-    assert_eq!(k.CONFIG_SKELGEN_DOES_NOT_EXIST.raw(), 0, "weak and missing is 0");
+    assert_eq!(
+        k.CONFIG_SKELGEN_DOES_NOT_EXIST.raw(),
+        0,
+        "weak and missing is 0"
+    );
     assert_eq!(k.LINUX_HAS_BPF_COOKIE.raw(), 1);
     skel.attach().unwrap();
     getppid_syscall();
