@@ -25,7 +25,8 @@ pub enum Feature {
     KprobeSession,
     /// `uprobe.multi` links.
     UprobeMulti,
-    /// BPF trampolines: fentry/fexit/fmod_ret, lsm, freplace, struct_ops.
+    /// BPF trampolines for fentry/fexit/fmod_ret, lsm and freplace (struct_ops
+    /// registration is not gated by it: it works where these are refused).
     Trampolines,
     /// struct_ops links (`.struct_ops.link`).
     StructOpsLink,
