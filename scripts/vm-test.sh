@@ -55,6 +55,8 @@ declare -A HOST_ONLY=(
 	[skelgen-cli/btf_dump]="BTF to C vs bpftool btf dump: no kernel"
 	[skelgen-cli/link]="skelgen link from the command line: no kernel"
 	[skelgen-cli/bin:skelgen]="CLI unit tests: no kernel"
+	[skelgen-cli/new]="builds, lints and runs a generated crate with cargo: the guest's filesystem is read-only and cargo would rebuild it under TCG"
+	[skelgen/kernel_types]="compiles a scratch crate of kernel types with cargo: the guest's filesystem is read-only (the host runs it on the host kernel's BTF)"
 )
 # Targets of which only some tests touch the kernel: the libtest filter.
 declare -A ONLY=(
