@@ -227,7 +227,7 @@ for k in "${kernels[@]}"; do
 	# machine may hold it first), so the line shows what the kernel took.
 	flock /tmp/vm.lock sh -c 'date +%s >"$0"; exec "$@"' "$out/started" \
 		vng -v -r "${image[$k]}" --disable-kvm \
-		--memory "${SKELGEN_VM_MEMORY:-4G}" --cpus "${SKELGEN_VM_CPUS:-2}" \
+		--memory "${SKELGEN_VM_MEMORY:-4G}" --cpus "${SKELGEN_VM_CPUS:-$(case $k in 6.12) echo 1;; *) echo 2;; esac)}" \
 		--append "lsm=lockdown,capability,landlock,yama,apparmor,bpf" \
 		--rwdir "$out" --cwd "$root" \
 		-- "bash $guest $list $out $rust_libs" >"$out/console.log" 2>&1
