@@ -33,6 +33,9 @@ if [ "$(id -u)" = 0 ]; then
 	fi
 fi
 
+. scripts/cargo-env.sh
+echo "test.sh: $(df -h --output=avail . | tail -1 | tr -d ' ') free on the disk of $(pwd) at the start"
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p skelgen-runtime --all-targets --features tokio --locked -- -D warnings
@@ -45,3 +48,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
 # its packaged sources against the others' (cargo packages them in
 # dependency order into a local overlay, so nothing needs crates.io first).
 cargo package --locked --allow-dirty -p skelgen-runtime -p skelgen -p skelgen-macro -p skelgen-cli
+echo "test.sh: $(du -sh target 2>/dev/null | cut -f1) in target/, $(df -h --output=avail . | tail -1 | tr -d ' ') free at the end"

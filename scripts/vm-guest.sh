@@ -19,6 +19,17 @@ if ! touch /tmp/.skelgen-vm-w 2>/dev/null; then
 	mount -t tmpfs tmpfs /tmp
 fi
 rm -f /tmp/.skelgen-vm-w
+# Tests write scratch files under target/tmp (CARGO_TARGET_TMPDIR, fixed at
+# build time), also read-only here: an overlay keeps what the host built
+# there visible and takes the guest's writes in memory.
+scratch=$(pwd)/target/tmp
+mkdir -p /tmp/.scratch-up /tmp/.scratch-work
+if [ -d "$scratch" ] && ! touch "$scratch/.skelgen-vm-w" 2>/dev/null; then
+	mount -t overlay overlay \
+		-o "lowerdir=$scratch,upperdir=/tmp/.scratch-up,workdir=/tmp/.scratch-work" "$scratch" ||
+		mount -t tmpfs tmpfs "$scratch"
+fi
+rm -f "$scratch/.skelgen-vm-w"
 ulimit -l unlimited
 
 uname -r >"$out/kernel"

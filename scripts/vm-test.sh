@@ -141,6 +141,7 @@ logs=${SKELGEN_VM_LOGS:-$target_dir/vm-test}
 mkdir -p "$logs"
 echo "vm-test.sh: building test binaries"
 build_start=$(date +%s)
+. scripts/cargo-env.sh
 cargo test --workspace --locked --no-run --message-format=json >"$logs/build.json"
 echo "vm-test.sh: built in $(($(date +%s) - build_start))s"
 
