@@ -4,13 +4,15 @@
 # every test binary of LIST, one after another, each from its crate's
 # directory, with SKELGEN_REQUIRE_KERNEL=1. Writes OUT/NN.log (the binary's
 # whole output) and OUT/NN.rc (its exit status); the host reads them.
-# LIST lines: crate-dir<TAB>label<TAB>executable<TAB>test filter (may be empty).
+# LIST lines: crate-dir<TAB>label<TAB>executable<TAB>libtest arguments (may be
+# empty; split on blanks: name filters, --skip NAME).
 # RUST_LIBS: the toolchain's lib directory (for binaries linked to libstd.so).
 set -uo pipefail
 list=$1
 out=$2
 export LD_LIBRARY_PATH=${3:-}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-per_binary_timeout=${SKELGEN_VM_TEST_TIMEOUT:-900}
+per_binary_timeout=${SKELGEN_VM_TEST_TIMEOUT:-600}
+set -f # the libtest arguments are split, never globbed
 
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
@@ -33,9 +35,11 @@ rm -f "$scratch/.skelgen-vm-w"
 ulimit -l unlimited
 
 uname -r >"$out/kernel"
+# The host dumps this kernel's BTF to C after the run (scripts/vm-test.sh).
+cp /sys/kernel/btf/vmlinux "$out/vmlinux.btf"
 export SKELGEN_REQUIRE_KERNEL=1 RUST_BACKTRACE=1
 n=0
-while IFS=$'\t' read -r dir label exe filter; do
+while IFS=$'\t' read -r dir label exe args; do
 	n=$((n + 1))
 	id=$(printf '%03d' "$n")
 	echo "$label" >"$out/$id.label"
@@ -49,7 +53,7 @@ while IFS=$'\t' read -r dir label exe filter; do
 	(
 		cd "$dir" &&
 			CARGO_MANIFEST_DIR=$dir timeout -k 10 "$per_binary_timeout" \
-				"$exe" --show-output --test-threads=1 ${filter:+"$filter"}
+				"$exe" --show-output --test-threads=1 $args
 	) </dev/null >"$out/$id.log" 2>&1
 	echo $? >"$out/$id.rc"
 	echo $(($(date +%s) - start)) >"$out/$id.secs"

@@ -184,7 +184,31 @@ fn listed_btf_files_dump_the_same_way() {
     for (i, path) in list.split(':').filter(|p| !p.is_empty()).enumerate() {
         eprintln!("{path}:");
         check_btf_file(Path::new(path), &format!("listed-{i}"));
+        let btf = skelgen::btf_file::read_btf(Path::new(path), None).unwrap();
+        program_builds_against(&btf, &format!("listed-{i}"));
+        eprintln!("{path}: a libbpf-tools style program builds against its dump");
     }
+}
+
+/// A libbpf-tools style program (vmlinux.h, BPF_CORE_READ, const volatile
+/// config, ring buffer) compiles against `btf`'s dump and gets a skeleton.
+fn program_builds_against(btf: &Btf, tag: &str) {
+    let dir = scratch(&format!("btf-dump-program-{tag}"));
+    std::fs::write(
+        dir.join("vmlinux.h"),
+        dump_c(btf, &DumpOptions::new()).unwrap(),
+    )
+    .unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/exec_vmlinux.bpf.c");
+    std::fs::copy(&src, dir.join("exec.bpf.c")).unwrap();
+    let out = clang(&dir, "exec.bpf.c", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let obj = std::fs::read(dir.join("out.o")).unwrap();
+    skelgen::generate(&obj, &skelgen::Options::new().name("exec_bpf")).unwrap();
 }
 
 /// Dumps `path`, compiles the header with BTF's layouts as static
@@ -291,22 +315,8 @@ fn check_btf_file(path: &Path, tag: &str) {
 #[test]
 fn libbpf_tools_style_program_builds_against_the_dump_and_through_the_builder() {
     let Some(btf) = kernel_btf() else { return };
-    let dir = scratch("btf-dump-program");
-    std::fs::write(
-        dir.join("vmlinux.h"),
-        dump_c(&btf, &DumpOptions::new()).unwrap(),
-    )
-    .unwrap();
+    program_builds_against(&btf, "kernel");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/exec_vmlinux.bpf.c");
-    std::fs::copy(&src, dir.join("exec.bpf.c")).unwrap();
-    let out = clang(&dir, "exec.bpf.c", &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let obj = std::fs::read(dir.join("out.o")).unwrap();
-    skelgen::generate(&obj, &skelgen::Options::new().name("exec_bpf")).unwrap();
 
     // The Builder generates the header itself: no vmlinux.h next to the source.
     let srcdir = scratch("btf-dump-builder-src");
