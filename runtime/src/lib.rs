@@ -109,26 +109,45 @@
 //! - [`plain`], [`CBool`]: the byte-level types generated code uses.
 //! - `sys`: the only module with `unsafe` (besides [`plain`] and [`image`]):
 //!   bpf(), mmap, perf_event_open.
+//!
+//! # Features
+//!
+//! - `loader` (default): everything that touches the kernel (`kernel`,
+//!   `loader`, `map`, `attach`, the consumers, `skel`, `sys`). Without it
+//!   the crate is the object model alone (`obj`, `btf`, `section`, `insn`,
+//!   `co_re`), which is what the skelgen generator needs at build time:
+//!   `include_bpf!` users then do not compile the loader twice (once for the
+//!   proc-macro, once for their binary).
+//! - `tokio`: `ringbuf::AsyncRingBuffer`, a ring buffer consumer for tokio.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "loader")]
 pub mod attach;
 pub mod btf;
 mod cbool;
 pub mod co_re;
 pub mod image;
 pub mod insn;
+#[cfg(feature = "loader")]
 pub mod kernel;
+#[cfg(feature = "loader")]
 pub mod loader;
+#[cfg(feature = "loader")]
 pub mod map;
 pub mod obj;
+#[cfg(feature = "loader")]
 pub mod perfbuf;
 #[allow(unsafe_code)]
 pub mod plain;
+#[cfg(feature = "loader")]
 pub mod ringbuf;
 pub mod section;
+#[cfg(feature = "loader")]
 pub mod skel;
+#[cfg(feature = "loader")]
 pub mod subskel;
+#[cfg(feature = "loader")]
 #[allow(unsafe_code)]
 pub mod sys;
 

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skelgen_runtime::btf::{Btf, BtfError, VMLINUX_BTF_PATH};
-use skelgen_runtime::kernel::KernelError;
 
 /// An error reading BTF from a file.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +31,12 @@ pub enum BtfFileError {
         source: BtfError,
     },
     /// An ELF file whose `.BTF` could not be read.
-    #[error("{}: cannot read the .BTF section", path.display())]
+    #[error("{}: {reason}", path.display())]
     Elf {
         /// The file.
         path: PathBuf,
-        /// Why (boxed: the kernel layer's error is large).
-        #[source]
-        source: Box<KernelError>,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 
@@ -64,15 +62,20 @@ pub fn read_btf(path: &Path, base: Option<&Path>) -> Result<Arc<Btf>, BtfFileErr
     };
     // The BTF bytes: the file itself, or the .BTF section of an ELF file.
     let raw = if bytes.starts_with(b"\x7fELF") {
-        let btf =
-            skelgen_runtime::kernel::btf_from_path(path).map_err(|source| BtfFileError::Elf {
-                path: path.to_path_buf(),
-                source: Box::new(source),
-            })?;
-        if base.is_none() {
-            return Ok(btf);
-        }
-        btf.raw().to_vec()
+        use object::{Object as _, ObjectSection as _};
+        let bad = |reason: String| BtfFileError::Elf {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file =
+            object::File::parse(bytes.as_slice()).map_err(|e| bad(format!("bad ELF: {e}")))?;
+        let section = file
+            .section_by_name(".BTF")
+            .ok_or_else(|| bad("the ELF file has no .BTF section".into()))?;
+        section
+            .data()
+            .map_err(|e| bad(format!("cannot read the .BTF section: {e}")))?
+            .to_vec()
     } else {
         bytes
     };
