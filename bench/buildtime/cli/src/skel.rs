@@ -78,8 +78,8 @@ pub mod types {
         }
     }
     unsafe impl ::skelgen_runtime::Plain for pt_regs {}
-    const _: () = ::core::assert!(::core::mem::size_of:: < pt_regs > () == 168);
-    const _: () = ::core::assert!(::core::mem::align_of:: < pt_regs > () == 8);
+    const _: () = ::core::assert!(::core::mem::size_of::<pt_regs>() == 168);
+    const _: () = ::core::assert!(::core::mem::align_of::<pt_regs>() == 8);
     const _: () = ::core::assert!(::core::mem::offset_of!(pt_regs, r15) == 0);
     const _: () = ::core::assert!(::core::mem::offset_of!(pt_regs, r14) == 8);
     const _: () = ::core::assert!(::core::mem::offset_of!(pt_regs, r13) == 16);
@@ -125,8 +125,8 @@ pub mod types {
         }
     }
     unsafe impl ::skelgen_runtime::Plain for bss {}
-    const _: () = ::core::assert!(::core::mem::size_of:: < bss > () == 40);
-    const _: () = ::core::assert!(::core::mem::align_of:: < bss > () == 8);
+    const _: () = ::core::assert!(::core::mem::size_of::<bss>() == 40);
+    const _: () = ::core::assert!(::core::mem::align_of::<bss>() == 8);
     const _: () = ::core::assert!(::core::mem::offset_of!(bss, stats) == 0);
 }
 static OBJECT: ::skelgen_runtime::skel::Aligned<[u8; 6240]> = ::skelgen_runtime::skel::Aligned(
@@ -222,6 +222,29 @@ pub struct VfsstatBpfLinks {
     pub fentry_vfs_open: ::core::option::Option<::skelgen_runtime::attach::Link>,
     /// Program `fentry_vfs_create` (`SEC("fentry/vfs_create")`).
     pub fentry_vfs_create: ::core::option::Option<::skelgen_runtime::attach::Link>,
+}
+impl ::core::ops::Drop for VfsstatBpfLinks {
+    /// Program links are released together: the kernel's waits when
+    /// many tracepoint links close overlap (see
+    /// `skelgen_runtime::attach::release_all`).
+    fn drop(&mut self) {
+        ::skelgen_runtime::attach::release_all(
+            [
+                self.kprobe_vfs_read.take(),
+                self.kprobe_vfs_write.take(),
+                self.kprobe_vfs_fsync.take(),
+                self.kprobe_vfs_open.take(),
+                self.kprobe_vfs_create.take(),
+                self.fentry_vfs_read.take(),
+                self.fentry_vfs_write.take(),
+                self.fentry_vfs_fsync.take(),
+                self.fentry_vfs_open.take(),
+                self.fentry_vfs_create.take(),
+            ]
+                .into_iter()
+                .flatten(),
+        );
+    }
 }
 /// The loaded `vfsstat` BPF object: typed maps, programs, links and global data.
 pub struct VfsstatBpf {
