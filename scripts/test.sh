@@ -56,5 +56,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked
 # The publishable crates: contents and manifests, each verified by building
 # its packaged sources against the others' (cargo packages them in
 # dependency order into a local overlay, so nothing needs crates.io first).
+# Cargo extracts those overlay packages under $CARGO_HOME/registry/src/-HASH/
+# and reuses an extraction while the version is unchanged, so a later run
+# would verify against an earlier run's sources: remove ours first.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+rm -rf "$cargo_home"/registry/src/-*/skelgen-[0-9]* "$cargo_home"/registry/src/-*/skelgen-runtime-[0-9]* \
+	"$cargo_home"/registry/src/-*/skelgen-macro-[0-9]* "$cargo_home"/registry/src/-*/skelgen-cli-[0-9]*
 cargo package --locked --allow-dirty -p skelgen-runtime -p skelgen -p skelgen-macro -p skelgen-cli
 echo "test.sh: $(du -sh target 2>/dev/null | cut -f1) in target/, $(df -h --output=avail . | tail -1 | tr -d ' ') free at the end"
