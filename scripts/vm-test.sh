@@ -67,8 +67,8 @@ declare -A HOST_ONLY=(
 )
 # Targets of which only some tests touch the kernel: libtest arguments (name
 # filters, or --skip NAME), split on blanks. The tests left out run on the
-# host; under TCG the pure ones only burn the budget (skelgen/btf_dump's
-# 3000-mutant loop made it take 10 of 25 minutes on 6.1).
+# host; under TCG the pure ones only burn the budget (a parser loop of
+# thousands of mutants takes minutes there).
 declare -A ARGS=(
 	[skelgen-runtime/btf]="vmlinux"         # the running kernel's BTF; the rest parses bytes
 	[skelgen-runtime/core_reloc]="fixture_" # CO-RE of the fixture against the kernel's BTF; the rest is pure

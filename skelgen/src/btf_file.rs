@@ -62,19 +62,11 @@ pub fn read_btf(path: &Path, base: Option<&Path>) -> Result<Arc<Btf>, BtfFileErr
     };
     // The BTF bytes: the file itself, or the .BTF section of an ELF file.
     let raw = if bytes.starts_with(b"\x7fELF") {
-        use object::{Object as _, ObjectSection as _};
-        let bad = |reason: String| BtfFileError::Elf {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let file =
-            object::File::parse(bytes.as_slice()).map_err(|e| bad(format!("bad ELF: {e}")))?;
-        let section = file
-            .section_by_name(".BTF")
-            .ok_or_else(|| bad("the ELF file has no .BTF section".into()))?;
-        section
-            .data()
-            .map_err(|e| bad(format!("cannot read the .BTF section: {e}")))?
+        skelgen_runtime::btf::elf_btf_section(&bytes)
+            .map_err(|reason| BtfFileError::Elf {
+                path: path.to_path_buf(),
+                reason,
+            })?
             .to_vec()
     } else {
         bytes

@@ -23,3 +23,17 @@ pub use error::BtfError;
 pub use reader::{Btf, VMLINUX_BTF_PATH};
 pub use resolve::MAX_RESOLVE_DEPTH;
 pub use types::*;
+
+/// The `.BTF` section of an ELF file (a BPF object, a vmlinux image, a
+/// module), or why there is none: what a BTF file given by path holds when
+/// it is not raw BTF.
+pub fn elf_btf_section(elf: &[u8]) -> Result<&[u8], String> {
+    use object::{Object as _, ObjectSection as _};
+    let file = object::File::parse(elf).map_err(|e| format!("bad ELF: {e}"))?;
+    let section = file
+        .section_by_name(".BTF")
+        .ok_or("ELF file has no .BTF section")?;
+    section
+        .data()
+        .map_err(|e| format!("cannot read the .BTF section: {e}"))
+}

@@ -50,18 +50,10 @@ pub fn btf_from_path(path: impl AsRef<Path>) -> Result<Arc<Btf>, KernelError> {
     if !bytes.starts_with(b"\x7fELF") {
         return Btf::from_vec(bytes).map(Arc::new).map_err(btf_error);
     }
-    use object::{Object as _, ObjectSection as _};
-    let bad = |reason: String| KernelError::BadBtfFile {
+    let data = crate::btf::elf_btf_section(&bytes).map_err(|reason| KernelError::BadBtfFile {
         path: path.to_path_buf(),
         reason,
-    };
-    let file = object::File::parse(bytes.as_slice()).map_err(|e| bad(format!("bad ELF: {e}")))?;
-    let section = file
-        .section_by_name(".BTF")
-        .ok_or_else(|| bad("ELF file has no .BTF section".into()))?;
-    let data = section
-        .data()
-        .map_err(|e| bad(format!("cannot read the .BTF section: {e}")))?;
+    })?;
     Btf::parse(data).map(Arc::new).map_err(btf_error)
 }
 

@@ -108,7 +108,6 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_ne_bytes(raw.try_into().ok()?))
 }
 
-/// Decode a whole record (header included).
 /// [`parse`] with the common case (a sample whose raw data fits its record)
 /// inlined into the walk; everything else goes through `parse`.
 #[inline(always)]
@@ -121,6 +120,7 @@ fn parse_fast(record: &[u8]) -> Result<Event<'_>, String> {
     parse(record)
 }
 
+/// Decode a whole record (header included).
 #[inline(never)]
 pub(crate) fn parse(record: &[u8]) -> Result<Event<'_>, String> {
     let kind = u32_at(record, 0).ok_or("record shorter than its header")?;
@@ -268,9 +268,10 @@ fn drain_unpublished<R: PerfRing, H: FnMut(Event<'_>)>(
     }
 }
 
-/// Hands the whole records at the start of `region` to `handler` until at least `limit` bytes are walked or a record does not
-/// lie whole in the region (it wraps, or it is corrupt: the caller's slow
-/// path tells which). Returns the bytes and records walked, and what is
+/// Hands the whole records at the start of `region` to `handler` until at
+/// least `limit` bytes are walked or a record does not lie whole in the
+/// region (it wraps, or it is corrupt: the caller's slow path tells which).
+/// Returns the bytes and records walked, and what is
 /// wrong with the record after them if its contents are corrupt.
 #[inline(always)]
 fn walk_in_place<H: FnMut(Event<'_>)>(
