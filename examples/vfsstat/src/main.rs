@@ -143,13 +143,15 @@ fn main() -> Result<()> {
         None => start_best()?,
     };
 
+    // The baseline is read before the header goes out: whoever starts a
+    // workload on seeing the header must find all of it in the first row.
+    let mut last = skel.bss().stats()?;
     print!("{:<8}  ", "TIME");
     for name in STATS {
         print!(" {name:>6}/s");
     }
     println!();
 
-    let mut last = skel.bss().stats()?;
     let mut printed = 0;
     while args.count.is_none_or(|n| printed < n) {
         std::thread::sleep(Duration::from_secs(args.interval));
