@@ -26,16 +26,29 @@ if [ "$(id -u)" != 0 ]; then
 	echo "bench/run.sh: run as root (bpf(), perf_event_open, tracefs)" >&2
 	exit 1
 fi
-for tool in cargo bpftool clang cc pkg-config strip ldd; do
-	command -v "$tool" >/dev/null || {
-		echo "bench/run.sh: $tool is missing" >&2
-		exit 1
-	}
-done
-pkg-config --exists libbpf || {
-	echo "bench/run.sh: libbpf not found by pkg-config (apt-get install -y libbpf-dev)" >&2
+command -v cargo >/dev/null || {
+	echo "bench/run.sh: cargo is missing" >&2
 	exit 1
 }
+# What the C side needs, from Debian's packages, as scripts/test.sh does:
+# bpftool, clang, a C compiler, pkg-config and libbpf for the harness, and
+# libelf/zlib headers for the libbpf that libbpf-sys vendors.
+need=""
+command -v bpftool >/dev/null || need="$need bpftool"
+command -v clang >/dev/null || need="$need clang"
+command -v cc >/dev/null || need="$need gcc"
+command -v pkg-config >/dev/null || need="$need pkg-config"
+command -v strip >/dev/null || need="$need binutils"
+pkg-config --exists libbpf 2>/dev/null || need="$need libbpf-dev"
+[ -f /usr/include/libelf.h ] || need="$need libelf-dev"
+[ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
+if [ -n "$need" ]; then
+	echo "[bench] installing$need" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086 # a list of package names
+	apt-get install -y -qq $need >/dev/null
+fi
 # Tracepoint attach needs tracefs; libbpf 1.1 looks in both places.
 if ! [ -e /sys/kernel/tracing/events ]; then
 	mount -t tracefs tracefs /sys/kernel/tracing

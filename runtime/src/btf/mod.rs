@@ -11,6 +11,7 @@
 //! [`Btf`]'s in-place patchers do the fixups libbpf applies before
 //! `BPF_BTF_LOAD` (DATASEC sizes and offsets, hidden globals made static).
 
+mod bytes;
 mod error;
 pub mod ext;
 mod names;

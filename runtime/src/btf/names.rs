@@ -8,7 +8,7 @@
 //! Building it is on the path of every first lookup in the kernel's BTF
 //! (~70k names), so it avoids per-type work beyond one fused scan of each
 //! name (finding its NUL and hashing it, 8 bytes at a time) and sorts with
-//! a radix sort rather than by comparing strings.
+//! a bucket sort on the hash rather than by comparing strings.
 
 // No dependency on the reader: the index sees a BTF only through
 // [`NameSource`], which the reader implements, so the two modules do not
@@ -103,33 +103,62 @@ pub(crate) fn hash_c_string(bytes: &[u8]) -> Option<u32> {
     }
 }
 
-/// Stable LSD radix sort of `(hash << 32) | id` keys by their hash, in two
-/// 16-bit passes. Keys come in id order, so equal hashes stay in id order.
-fn radix_sort_by_hash(keys: &mut Vec<u64>) {
-    let mut out = vec![0u64; keys.len()];
-    let mut counts = vec![0usize; 1 << 16];
-    for shift in [32, 48] {
-        counts.iter_mut().for_each(|c| *c = 0);
-        let digit = |k: u64| ((k >> shift) & 0xffff) as usize;
-        for &k in keys.iter() {
-            if let Some(c) = counts.get_mut(digit(k)) {
-                *c += 1;
-            }
+/// Splits `(hash << 32) | id` keys, given in id order, into hashes and ids
+/// sorted by hash, equal hashes in id order.
+///
+/// One counting-sort pass on the hash's top bits, with about one bucket per
+/// key so that a bucket holds one or two keys, then an insertion sort
+/// inside each bucket: two sequential passes over the keys and one
+/// scattered write of each, where an LSD radix sort on the whole 32-bit
+/// hash takes two of each plus a copy.
+fn bucket_sort_by_hash(keys: &[u64]) -> (Vec<u32>, Vec<u32>) {
+    let bits = keys.len().next_power_of_two().trailing_zeros().clamp(1, 24);
+    let bucket = |k: u64| (k >> (64 - bits)) as usize;
+    // ends[b + 1] counts bucket b, then (after the prefix sum) is where
+    // its next key goes; ends[b] is the start of bucket b.
+    let mut ends = vec![0u32; (1usize << bits) + 1];
+    for &k in keys {
+        if let Some(c) = ends.get_mut(bucket(k) + 1) {
+            *c += 1;
         }
-        let mut next = 0;
-        for c in counts.iter_mut() {
-            (*c, next) = (next, next + *c);
-        }
-        for &k in keys.iter() {
-            if let Some(c) = counts.get_mut(digit(k)) {
-                if let Some(slot) = out.get_mut(*c) {
-                    *slot = k;
-                }
-                *c += 1;
-            }
-        }
-        std::mem::swap(keys, &mut out);
     }
+    let mut sum = 0;
+    for c in ends.iter_mut() {
+        (*c, sum) = (sum, sum + *c);
+    }
+    let mut hashes = vec![0u32; keys.len()];
+    let mut ids = vec![0u32; keys.len()];
+    for &k in keys {
+        if let Some(c) = ends.get_mut(bucket(k) + 1) {
+            if let (Some(h), Some(i)) = (hashes.get_mut(*c as usize), ids.get_mut(*c as usize)) {
+                (*h, *i) = ((k >> 32) as u32, k as u32);
+            }
+            *c += 1;
+        }
+    }
+    // ends[b + 1] is now the end of bucket b and the start of bucket b + 1.
+    for pair in ends.windows(2) {
+        let (start, end) = match pair {
+            [s, e] => (*s as usize, *e as usize),
+            _ => continue,
+        };
+        if end - start < 2 {
+            continue;
+        }
+        let (Some(h), Some(i)) = (hashes.get_mut(start..end), ids.get_mut(start..end)) else {
+            continue;
+        };
+        // Stable insertion sort by hash: buckets hold a handful of keys.
+        for j in 1..h.len() {
+            let mut k = j;
+            while k > 0 && h.get(k - 1) > h.get(k) {
+                h.swap(k - 1, k);
+                i.swap(k - 1, k);
+                k -= 1;
+            }
+        }
+    }
+    (hashes, ids)
 }
 
 /// Orders a run of ids with equal name hashes by (name, id). Skips the
@@ -154,16 +183,18 @@ impl NameIndex {
         let mut keys = Vec::with_capacity(capacity);
         btf.collect_names(&mut keys);
         // Keys are (hash << 32 | id) and collected in id order, so a plain
-        // sort gives the same order as the stable radix sort. The radix
-        // sort's count arrays (512 KiB, zeroed twice) only pay off on large
-        // BTF such as vmlinux; an object's own BTF has tens of names.
-        if keys.len() < RADIX_SORT_MIN {
+        // sort gives the same order as the stable bucket sort, which only
+        // pays off on large BTF such as vmlinux; an object's own BTF has
+        // tens of names.
+        let (hashes, mut ids) = if keys.len() < BUCKET_SORT_MIN {
             keys.sort_unstable();
+            (
+                keys.iter().map(|&k| (k >> 32) as u32).collect(),
+                keys.iter().map(|&k| k as u32).collect(),
+            )
         } else {
-            radix_sort_by_hash(&mut keys);
-        }
-        let hashes: Vec<u32> = keys.iter().map(|&k| (k >> 32) as u32).collect();
-        let mut ids: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+            bucket_sort_by_hash(&keys)
+        };
         // Within a run of equal hashes, order by name so that each name is
         // contiguous even when two names collide (rare: ~1 pair in vmlinux).
         let mut start = 0;
@@ -199,8 +230,8 @@ impl NameIndex {
     }
 }
 
-/// Below this many names a comparison sort beats the radix sort.
-const RADIX_SORT_MIN: usize = 16 * 1024;
+/// Below this many names a comparison sort beats the bucket sort.
+const BUCKET_SORT_MIN: usize = 4 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -218,27 +249,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn small_and_large_sorts_agree() {
-        // Keys as built: hash in the high half, ids ascending in the low.
-        let keys: Vec<u64> = (0..5000u64)
-            .map(|id| (id * 2654435761 % 977) << 32 | id)
-            .collect();
-        let mut a = keys.clone();
-        a.sort_unstable();
-        let mut b = keys;
-        radix_sort_by_hash(&mut b);
-        assert_eq!(a, b);
+    fn split(keys: &[u64]) -> (Vec<u32>, Vec<u32>) {
+        (
+            keys.iter().map(|&k| (k >> 32) as u32).collect(),
+            keys.iter().map(|&k| k as u32).collect(),
+        )
     }
 
     #[test]
-    fn radix_sort_is_stable_by_hash() {
-        let mut keys: Vec<u64> = (0..1000u64)
-            .map(|id| ((id * 7919 % 13) << 32 | (id * 31 % 5) << 48) | id)
-            .collect();
-        let mut expected = keys.clone();
-        expected.sort_by_key(|k| (k >> 32, k & 0xffff_ffff));
-        radix_sort_by_hash(&mut keys);
-        assert_eq!(keys, expected);
+    fn small_and_large_sorts_agree() {
+        // Keys as built: hash in the high half, ids ascending in the low.
+        for n in [1u64, 2, 3, 100, 5000, 70_000] {
+            let keys: Vec<u64> = (0..n)
+                .map(|id| ((id * 2654435761) % 977 * 4_000_037 % (1 << 32)) << 32 | id)
+                .collect();
+            let mut a = keys.clone();
+            a.sort_unstable();
+            assert_eq!(bucket_sort_by_hash(&keys), split(&a), "{n} keys");
+        }
+    }
+
+    #[test]
+    fn bucket_sort_is_stable_by_hash() {
+        // Few distinct hashes, all in one bucket or spread over the top bits.
+        for spread in [0u64, 27] {
+            let keys: Vec<u64> = (0..1000u64)
+                .map(|id| {
+                    let hash = ((id * 7919 % 13) << spread | (id * 31 % 5) << 28) & 0xffff_ffff;
+                    hash << 32 | id
+                })
+                .collect();
+            let mut expected = keys.clone();
+            expected.sort_by_key(|k| (k >> 32, k & 0xffff_ffff));
+            assert_eq!(
+                bucket_sort_by_hash(&keys),
+                split(&expected),
+                "spread {spread}"
+            );
+        }
     }
 }

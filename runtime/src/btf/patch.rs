@@ -44,7 +44,7 @@ impl Btf {
 
     fn write_u32(&mut self, at: usize, value: u32) -> Result<(), BtfError> {
         let len = self.data.len();
-        match self.data.get_mut(at..at + 4) {
+        match self.data.to_mut().get_mut(at..at + 4) {
             Some(b) => {
                 b.copy_from_slice(&value.to_le_bytes());
                 Ok(())
@@ -157,7 +157,7 @@ impl Btf {
         data.extend_from_slice(self.data.get(..self.hdr_len).unwrap_or(&[]));
         data.extend_from_slice(self.type_section());
         data.extend_from_slice(self.strings());
-        self.data = data;
+        self.data = data.into();
         self.type_start = self.hdr_len;
         self.str_start = self.hdr_len + self.type_len;
         self.write_section_header();
@@ -199,8 +199,9 @@ impl Btf {
             return u32::MAX;
         }
         self.normalize_layout();
-        self.data.extend_from_slice(s.as_bytes());
-        self.data.push(0);
+        let data = self.data.to_mut();
+        data.extend_from_slice(s.as_bytes());
+        data.push(0);
         self.str_len += s.len() + 1;
         self.write_section_header();
         offset as u32
@@ -242,7 +243,7 @@ impl Btf {
         self.normalize_layout();
         let at = self.type_start + self.type_len;
         let bytes = words.iter().flat_map(|w| w.to_le_bytes());
-        self.data.splice(at..at, bytes);
+        self.data.to_mut().splice(at..at, bytes);
         self.offsets.push(self.type_len as u32);
         self.type_len = new_type_len;
         self.str_start = self.type_start + self.type_len;

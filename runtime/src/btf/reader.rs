@@ -11,6 +11,7 @@ use std::ffi::CStr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use super::bytes::Bytes;
 use super::names::{hash_c_string, hash_name, NameIndex, NameSource};
 use super::types::{
     Array, Composite, Datasec, Enum, Enum64, FuncLinkage, FuncProto, Int, Kind, Type, TypeKind,
@@ -43,7 +44,7 @@ pub(crate) const HDR_STR_LEN: usize = 20;
 #[derive(Clone)]
 pub struct Btf {
     /// Header, type section and string section, as given (patched in place).
-    pub(crate) data: Vec<u8>,
+    pub(crate) data: Bytes,
     pub(crate) hdr_len: usize,
     /// Absolute start and length of the type section in `data`.
     pub(crate) type_start: usize,
@@ -292,7 +293,7 @@ impl Btf {
 
     /// Parses BTF, taking ownership of the buffer (no copy).
     pub fn from_vec(bytes: Vec<u8>) -> Result<Btf, BtfError> {
-        Btf::build(bytes, None)
+        Btf::build(bytes.into(), None)
     }
 
     /// Reads and parses the running kernel's BTF, `/sys/kernel/btf/vmlinux`.
@@ -300,24 +301,26 @@ impl Btf {
         Btf::from_file(VMLINUX_BTF_PATH)
     }
 
-    /// Reads and parses a raw BTF file (not an ELF object).
+    /// Reads and parses a raw BTF file (not an ELF object). The kernel's
+    /// own files under `/sys/kernel/btf/` are mapped rather than copied
+    /// where the kernel allows it (vmlinux, 6.16 and later).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Btf, BtfError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| BtfError::Io {
+        let bytes = super::bytes::read_file(path).map_err(|source| BtfError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Btf::from_vec(bytes)
+        Btf::build(bytes, None)
     }
 
     /// Parses split BTF (a kernel module's `/sys/kernel/btf/<module>`) on top
     /// of `base`: its type ids start at `base.len()` and its string offsets
     /// at the end of the base's strings.
     pub fn parse_split(bytes: &[u8], base: Arc<Btf>) -> Result<Btf, BtfError> {
-        Btf::build(bytes.to_vec(), Some(base))
+        Btf::build(bytes.to_vec().into(), Some(base))
     }
 
-    fn build(data: Vec<u8>, base: Option<Arc<Btf>>) -> Result<Btf, BtfError> {
+    fn build(data: Bytes, base: Option<Arc<Btf>>) -> Result<Btf, BtfError> {
         let layout = parse_header(&data, base.is_some())?;
         let (first_id, str_base) = match &base {
             Some(b) => (b.len(), b.str_base.saturating_add(b.str_len as u32)),

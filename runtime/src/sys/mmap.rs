@@ -240,6 +240,91 @@ fn access_width(addr: usize, remaining: usize) -> usize {
         .unwrap_or(1)
 }
 
+/// A private read-only mapping of a kernel file whose contents never change
+/// (`/sys/kernel/btf/vmlinux`: the kernel image's own `.BTF`, read-only
+/// after boot), exposed as a byte slice. Unmapped on drop.
+///
+/// Mapping it rather than reading it saves the copy and, since the kernel
+/// maps its pages when the mapping is made, every page fault of a fresh
+/// 5 MB buffer. Only for files that are immutable kernel memory: a slice
+/// over a file someone may truncate or write would be unsound.
+#[derive(Debug)]
+pub struct KernelFileMap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: read-only memory that nothing writes; no thread affinity.
+unsafe impl Send for KernelFileMap {}
+// SAFETY: shared access is reads of immutable bytes.
+unsafe impl Sync for KernelFileMap {}
+
+impl KernelFileMap {
+    /// Maps all of the file at `path`, which must be one of the kernel's
+    /// immutable sysfs files under `/sys/kernel/btf/`. Fails (and the
+    /// caller reads the file instead) on kernels that cannot map it.
+    pub fn sysfs_btf(path: &std::path::Path) -> Result<Self, SysError> {
+        const MAP: &str = "mmap of kernel BTF";
+        if !path.starts_with("/sys/kernel/btf/") {
+            return Err(SysError::invalid(
+                MAP,
+                format!("{} is not a kernel BTF file", path.display()),
+            ));
+        }
+        let file = std::fs::File::open(path)
+            .map_err(|e| SysError::from_errno(MAP, e, Some(path.display().to_string())))?;
+        let len = file
+            .metadata()
+            .map_err(|e| SysError::from_errno(MAP, e, Some(path.display().to_string())))?
+            .len();
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l > 0)
+            .ok_or_else(|| SysError::invalid(MAP, format!("{} has size {len}", path.display())))?;
+        // SAFETY: a fresh mapping at an address the kernel chooses cannot
+        // alias any Rust object; the fd is valid for the call (the mapping
+        // outlives it, as mappings do).
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(SysError::from_errno(
+                MAP,
+                std::io::Error::last_os_error(),
+                Some(path.display().to_string()),
+            ));
+        }
+        let ptr = NonNull::new(addr.cast::<u8>())
+            .ok_or_else(|| SysError::invalid(MAP, "kernel returned NULL"))?;
+        Ok(KernelFileMap { ptr, len })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` readable bytes at `ptr` for the life of `self`; the
+        // kernel never changes them (see the type's docs) and `self` hands
+        // out no mutable access.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for KernelFileMap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `sysfs_btf`; no slice
+        // from `bytes` outlives `self`.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::access_width;

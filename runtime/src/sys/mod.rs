@@ -45,7 +45,7 @@ pub use link::{
 pub use map::{
     elem_flags, is_percpu, map_flags, map_type, BatchOpts, BatchResult, MapCreate, MapFd,
 };
-pub use mmap::{Access, Mmap};
+pub use mmap::{Access, KernelFileMap, Mmap};
 pub use object::{
     btf_info, btf_name_and_data, get_fd_by_id, get_next_id, link_info, map_info, obj_get, obj_pin,
     prog_info, prog_map_ids, ObjKind,
