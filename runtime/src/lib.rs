@@ -145,6 +145,7 @@ pub mod ringbuf;
 pub mod section;
 #[cfg(feature = "loader")]
 pub mod skel;
+mod sort;
 #[cfg(feature = "loader")]
 pub mod subskel;
 #[cfg(feature = "loader")]

@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-pub use crate::loader::{CoreMode, LoadError, LoadedObject, OpenObject, OpenOptions};
+pub use crate::loader::{CoreMode, LoadError, LoadedObject, LoaderParts, OpenObject, OpenOptions};
 use crate::loader::{MapSettings, ProgSettings};
 use crate::map::MapError;
 pub use crate::obj::MapType;

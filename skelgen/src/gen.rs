@@ -294,10 +294,15 @@ pub(crate) fn skeleton(
         prog_inits.push(quote!(#f: #rt::skel::Program::__new(&mut loaded, #idx, #name, #section)));
         link_fields.push(quote!(#[doc = #doc] pub #f: ::core::option::Option<#rt::attach::Link>));
         prog_links.push(f.clone());
+        // Sections with nothing to attach get no call; the others call their
+        // kind's function, so the binary links only the kinds it uses.
+        let Some((call, ctx_arg)) = auto_attach_call(&rt, section) else {
+            continue;
+        };
         attach_calls.push(quote! {
             if let ::core::result::Result::Ok(fd) = self.progs.#f.fd() {
                 if self.links.#f.is_none() {
-                    self.links.#f = #rt::attach::auto_attach_with(fd, #name, #section, &ctx)?;
+                    self.links.#f = #call(fd, #name, #section #ctx_arg)?;
                 }
             }
         });
@@ -326,6 +331,10 @@ pub(crate) fn skeleton(
         Some(f) => quote!(::core::option::Option::Some(self.maps.#f.map_fd())),
         None => quote!(::core::option::Option::None),
     };
+
+    // The loader parts this object needs, so that the binary links no
+    // other (see LoaderParts).
+    let loader_parts = loader_parts(&rt, obj);
 
     // Global data: images before load, views after.
     let mut open_data_fields = Vec::new();
@@ -561,7 +570,7 @@ pub(crate) fn skeleton(
 
             /// Parses the embedded object with options.
             pub fn open_with(opts: #rt::skel::OpenOptions) -> ::core::result::Result<#open, #rt::skel::LoadError> {
-                let obj = #rt::skel::OpenObject::open(&OBJECT.0, #object_name, opts)?;
+                let obj = #rt::skel::OpenObject::open_parts(&OBJECT.0, #object_name, opts, #loader_parts)?;
                 #(#open_data_inits)*
                 ::core::result::Result::Ok(#open {
                     maps: #open_maps_ty { #(#open_map_inits,)* },
@@ -678,4 +687,74 @@ fn empty_btf() -> Vec<u8> {
     }
     v.push(0);
     v
+}
+
+/// The runtime function a skeleton's `attach()` calls for a program of
+/// `section`, and the arguments after `(fd, name, section)`; `None` when the
+/// section names nothing to attach (the link stays `None`, as
+/// `auto_attach_with` would leave it). Sections the runtime would refuse
+/// (unknown, bad target, tracing multi links) go through `auto_attach_with`
+/// so that `attach()` reports them as before.
+fn auto_attach_call(rt: &TokenStream, section: &str) -> Option<(TokenStream, TokenStream)> {
+    use skelgen_runtime::section::{lookup, parse_target, AttachTarget as T};
+    let generic = || Some((quote!(#rt::attach::auto_attach_with), quote!(, &ctx)));
+    let Some(m) = lookup(section) else {
+        return generic();
+    };
+    let Ok(target) = parse_target(&m) else {
+        return generic();
+    };
+    let f = match target {
+        T::Manual => return None,
+        T::Tracepoint { .. } => "tracepoint_section",
+        T::RawTracepoint { .. } => "raw_tracepoint_section",
+        T::Btf { .. } => "btf_section",
+        T::Kprobe { .. } => "kprobe_section",
+        T::Ksyscall { .. } => "ksyscall_section",
+        T::Uprobe { .. } => "uprobe_section",
+        T::Usdt { .. } => {
+            return Some((quote!(#rt::attach::auto::usdt_section), quote!(, &ctx)));
+        }
+        T::KprobeMulti { .. } => "kprobe_multi_section",
+        T::UprobeMulti { .. } => "uprobe_multi_section",
+        T::TracingMulti { .. } => return generic(),
+    };
+    let f = format_ident!("{}", f);
+    Some((quote!(#rt::attach::auto::#f), TokenStream::new()))
+}
+
+/// The `LoaderParts` expression for `obj`: struct_ops, `.kconfig`, `.ksyms`
+/// and user-space CO-RE only where the object has them.
+fn loader_parts(rt: &TokenStream, obj: &Object) -> TokenStream {
+    use skelgen_runtime::obj::ExternKind;
+    let mut parts = quote!(#rt::skel::LoaderParts::NONE);
+    if obj
+        .maps
+        .iter()
+        .any(|m| matches!(m.kind, MapKind::StructOps(_)))
+    {
+        parts = quote!(#parts.with_struct_ops());
+    }
+    if obj
+        .externs
+        .iter()
+        .any(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
+    {
+        parts = quote!(#parts.with_kconfig());
+    }
+    if obj
+        .externs
+        .iter()
+        .any(|e| matches!(e.kind, ExternKind::Ksym { .. } | ExternKind::Kfunc { .. }))
+    {
+        parts = quote!(#parts.with_ksyms());
+    }
+    if obj
+        .btf_ext
+        .as_ref()
+        .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty()))
+    {
+        parts = quote!(#parts.with_user_core());
+    }
+    parts
 }

@@ -17,6 +17,7 @@
 //! | `fentry.multi`, `fexit.multi`, `fsession.multi` | refused: no released kernel has tracing multi links |
 //! | anything else, and the above without a target | not attached automatically: `Ok(None)` |
 
+pub mod auto;
 mod elf;
 mod error;
 mod glob;
@@ -60,12 +61,9 @@ pub use usdt::{
     UsdtNotes, UsdtSpec, USDT_MAX_ARGS, USDT_SPEC_SIZE,
 };
 
-use crate::section::{self, AttachTarget as SecTarget, AutoAttach};
-use error::Ctx;
-use kprobe::{kprobe, ksyscall};
-use perf_event::{attach_perf, probe_event, tracepoint};
-use tracing::{btf_link, iter, raw_tracepoint};
-use uprobe::uprobe;
+use crate::section::AttachTarget as SecTarget;
+use perf_event::{attach_perf, probe_event};
+use tracing::raw_tracepoint;
 
 /// How a kprobe or uprobe is created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,111 +103,40 @@ pub fn auto_attach_with(
     section: &str,
     attach: &AttachContext<'_>,
 ) -> Result<Option<Link>, AttachError> {
-    let ctx = Ctx {
-        prog,
-        name: Some(prog_name),
-        section: Some(section),
-    };
-    let section_error = |source| AttachError::Section {
-        who: ctx.who(),
-        source,
-    };
-    let Some(m) = section::lookup(section) else {
-        return Err(section_error(section::SectionError::Unknown {
-            section: section.to_owned(),
-        }));
-    };
-    let target = section::parse_target(&m).map_err(section_error)?;
+    let (ctx, m, target) = auto::resolve(prog, prog_name, section)?;
     let link = match target {
         SecTarget::Manual => return Ok(None),
-        SecTarget::Tracepoint { category, name } => tracepoint(ctx, category, name)?,
+        SecTarget::Tracepoint { category, name } => auto::tracepoint_arm(ctx, category, name)?,
         SecTarget::RawTracepoint { name } => raw_tracepoint(ctx, name)?,
-        SecTarget::Btf { name } => {
-            let what = name.map_or_else(
-                || format!("its load-time BTF target ({})", m.def.prog_type),
-                |n| format!("BTF target {n}"),
-            );
-            match m.def.auto_attach {
-                AutoAttach::Iter => iter(ctx, None)?,
-                _ => btf_link(ctx, m.def.expected_attach_type_raw(), &what)?,
-            }
-        }
+        SecTarget::Btf { name } => auto::btf_arm(ctx, &m, name)?,
         SecTarget::Kprobe {
             func,
             offset,
             retprobe,
-        } => kprobe(
-            ctx,
-            KprobeTarget::Symbol { name: func, offset },
-            &KprobeOptions {
-                retprobe,
-                ..KprobeOptions::default()
-            },
-        )?,
-        SecTarget::Ksyscall { syscall, retprobe } => ksyscall(
-            ctx,
-            syscall,
-            &KprobeOptions {
-                retprobe,
-                ..KprobeOptions::default()
-            },
-        )?,
+        } => auto::kprobe_arm(ctx, func, offset, retprobe)?,
+        SecTarget::Ksyscall { syscall, retprobe } => auto::ksyscall_arm(ctx, syscall, retprobe)?,
         SecTarget::Uprobe {
             binary,
             func,
             offset,
             retprobe,
-        } => uprobe(
-            ctx,
-            binary,
-            UprobeLocation::Symbol { name: func, offset },
-            &UprobeOptions {
-                retprobe,
-                ..UprobeOptions::default()
-            },
-        )?,
+        } => auto::uprobe_arm(ctx, binary, func, offset, retprobe)?,
         SecTarget::Usdt {
             binary,
             provider,
             name,
-        } => usdt::usdt(
-            ctx,
-            None,
-            binary,
-            provider,
-            name,
-            0,
-            attach.usdt_specs,
-            attach.usdt_ip_to_id,
-        )?,
+        } => auto::usdt_arm(ctx, binary, provider, name, attach)?,
         SecTarget::KprobeMulti {
             pattern,
             retprobe,
             session,
-        } => multi::kprobe_multi(
-            ctx,
-            KprobeMultiTargets::Pattern(pattern),
-            &KprobeMultiOptions {
-                retprobe,
-                session,
-                ..KprobeMultiOptions::default()
-            },
-        )?,
+        } => auto::kprobe_multi_arm(ctx, pattern, retprobe, session)?,
         SecTarget::UprobeMulti {
             binary,
             pattern,
             retprobe,
             session,
-        } => multi::uprobe_multi(
-            ctx,
-            binary,
-            UprobeMultiTargets::Pattern(pattern),
-            &UprobeMultiOptions {
-                retprobe,
-                session,
-                ..UprobeMultiOptions::default()
-            },
-        )?,
+        } => auto::uprobe_multi_arm(ctx, binary, pattern, retprobe, session)?,
         SecTarget::TracingMulti { pattern } => {
             return Err(ctx.unsupported(
                 format!("tracing multi-link {pattern}"),

@@ -173,7 +173,7 @@ fn sort_run(btf: &impl NameSource, run: Option<&mut [u32]>) {
     if first.is_some() && run.iter().all(|&id| name_off(id) == first) {
         return;
     }
-    run.sort_by(|&a, &b| btf.name_of(a).cmp(btf.name_of(b)).then(a.cmp(&b)));
+    run.sort_unstable_by(|&a, &b| btf.name_of(a).cmp(btf.name_of(b)).then(a.cmp(&b)));
 }
 
 impl NameIndex {

@@ -114,7 +114,7 @@ pub fn module_names() -> Result<Vec<String>, KernelError> {
             }
         }
     }
-    names.sort();
+    names.sort_unstable();
     Ok(names)
 }
 

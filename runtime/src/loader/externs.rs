@@ -8,7 +8,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use log::debug;
 
 use super::link::ExternValue;
-use super::{LoadError, OpenOptions};
+use super::parts::missing;
+use super::{LoadError, LoaderParts, OpenOptions};
 use crate::image::AlignedBuf;
 use crate::kernel;
 use crate::obj::{DataKind, ExternKind, Object};
@@ -53,6 +54,7 @@ pub(crate) fn resolve(
     obj: &Object,
     opts: &OpenOptions,
     images: &mut [Option<AlignedBuf>],
+    parts: &LoaderParts,
 ) -> Result<Externs, LoadError> {
     let mut values = vec![ExternValue::Missing; obj.externs.len()];
     let mut module_fds: Vec<OwnedFd> = Vec::new();
@@ -70,13 +72,11 @@ pub(crate) fn resolve(
             .get_mut(mi)
             .and_then(Option::as_mut)
             .ok_or_else(|| ext_err(".kconfig", "no .kconfig image"))?;
-        kernel::resolve_kconfig(
-            &obj.externs,
-            opts.kconfig.as_deref(),
-            &Default::default(),
-            image.as_bytes_mut(),
-        )
-        .map_err(kernel_err("cannot give .kconfig externs their values"))?;
+        let kconfig = parts
+            .kconfig
+            .ok_or_else(|| missing("kconfig", ".kconfig externs"))?;
+        kconfig(&obj.externs, opts.kconfig.as_deref(), image.as_bytes_mut())
+            .map_err(kernel_err("cannot give .kconfig externs their values"))?;
         for (i, e) in obj.externs.iter().enumerate() {
             if let ExternKind::Kconfig { offset, .. } = e.kind {
                 values[i] = ExternValue::Kconfig { map: mi, offset };
@@ -84,6 +84,35 @@ pub(crate) fn resolve(
         }
     }
 
+    if obj
+        .externs
+        .iter()
+        .any(|e| matches!(e.kind, ExternKind::Ksym { .. } | ExternKind::Kfunc { .. }))
+    {
+        let ksyms = parts
+            .ksyms
+            .ok_or_else(|| missing("ksyms", ".ksyms externs"))?;
+        ksyms(obj, &mut values, &mut module_fds)?;
+    }
+    Ok(Externs { values, module_fds })
+}
+
+/// The `.kconfig` part (see [`LoaderParts::with_kconfig`]).
+pub(crate) fn kconfig_part(
+    externs: &[crate::obj::Extern],
+    user_text: Option<&str>,
+    image: &mut [u8],
+) -> Result<(), kernel::KernelError> {
+    kernel::resolve_kconfig(externs, user_text, &Default::default(), image)
+}
+
+/// The `.ksyms` part (see [`LoaderParts::with_ksyms`]): typeless ksyms from
+/// `/proc/kallsyms`, typed ksyms and kfuncs by kernel BTF id.
+pub(crate) fn ksyms_part(
+    obj: &Object,
+    values: &mut [ExternValue],
+    module_fds: &mut Vec<OwnedFd>,
+) -> Result<(), LoadError> {
     // Typeless ksyms from /proc/kallsyms.
     if obj
         .externs
@@ -160,5 +189,5 @@ pub(crate) fn resolve(
         };
         debug!("extern '{}': resolved to {:?}", e.name, values[i]);
     }
-    Ok(Externs { values, module_fds })
+    Ok(())
 }

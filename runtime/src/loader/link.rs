@@ -252,8 +252,8 @@ pub(crate) fn link_program(
             core_records.push(c);
         }
     }
-    funcs.sort_by_key(|f| f.0);
-    lines.sort_by_key(|l| l.0);
+    crate::sort::stable_sort_by_u64(&mut funcs, |f| f.0 as u64);
+    crate::sort::stable_sort_by_u64(&mut lines, |l| l.0 as u64);
     for (i, t) in funcs {
         func_info.extend((i as u32).to_le_bytes());
         func_info.extend(t.to_le_bytes());
@@ -263,7 +263,7 @@ pub(crate) fn link_program(
             line_info.extend(w.to_le_bytes());
         }
     }
-    core_records.sort_by_key(|c| c.insn_off);
+    crate::sort::stable_sort_by_u64(&mut core_records, |c| u64::from(c.insn_off));
     for c in &core_records {
         for w in [c.insn_off, c.type_id, c.access_str_off, c.kind as u32] {
             core_relos.extend(w.to_le_bytes());

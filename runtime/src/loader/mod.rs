@@ -13,6 +13,7 @@ mod core_mode;
 mod externs;
 mod link;
 mod maps;
+mod parts;
 mod struct_ops;
 mod target;
 
@@ -29,6 +30,7 @@ use crate::obj::{DataKind, MapKind, MapType, ObjError, Object, SlotTarget};
 use crate::sys::{self, Mmap, SysError};
 
 pub use link::POISON_HELPER;
+pub use parts::LoaderParts;
 pub use struct_ops::StructOpsValue;
 pub(crate) use target::program_func_btf_id;
 
@@ -94,6 +96,17 @@ pub enum LoadError {
         /// The cause.
         #[source]
         source: Box<SysError>,
+    },
+    /// The object needs a part of the loader it was opened without (see
+    /// [`LoaderParts`]).
+    #[error(
+        "{what} needs the loader's {part} part, which this object was opened without (LoaderParts)"
+    )]
+    MissingPart {
+        /// The part (`struct_ops`, `kconfig`, `ksyms`, `user-space CO-RE`).
+        part: String,
+        /// What needs it.
+        what: String,
     },
     /// A map setting is invalid.
     #[error("map '{map}': {reason}")]
@@ -201,6 +214,7 @@ pub struct OpenObject {
     progs: Vec<ProgSettings>,
     images: Vec<Option<AlignedBuf>>,
     opts: OpenOptions,
+    parts: LoaderParts,
 }
 
 impl std::fmt::Debug for OpenObject {
@@ -216,7 +230,21 @@ impl std::fmt::Debug for OpenObject {
 impl OpenObject {
     /// Parses `bytes` (object name `name`) and prepares the default settings.
     pub fn open(bytes: &[u8], name: &str, opts: OpenOptions) -> Result<Self, LoadError> {
-        let obj = Object::parse(bytes, name)?;
+        OpenObject::open_parts(bytes, name, opts, LoaderParts::ALL)
+    }
+
+    /// [`OpenObject::open`] with only the loader `parts` the object needs
+    /// (what generated skeletons call, so that their binaries link only
+    /// those): an object needing a part it is not given fails at open or
+    /// load with [`LoadError::MissingPart`].
+    pub fn open_parts(
+        bytes: &[u8],
+        name: &str,
+        opts: OpenOptions,
+        parts: LoaderParts,
+    ) -> Result<Self, LoadError> {
+        let collect = parts.struct_ops.map(|p| p.collect);
+        let obj = Object::parse_parts(bytes, name, collect)?;
         let pin_root = opts
             .pin_root
             .clone()
@@ -259,6 +287,7 @@ impl OpenObject {
             progs,
             images,
             opts,
+            parts,
         })
     }
 
@@ -364,6 +393,7 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
         progs: mut prog_settings,
         mut images,
         opts,
+        parts,
     } = open;
     // Old kernels charge BPF memory to RLIMIT_MEMLOCK: raise it once per
     // process (newer ones account it to the cgroup and ignore the limit).
@@ -373,14 +403,17 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
     });
 
     // Externs: kconfig values into the .kconfig image; ksyms resolved.
-    let ext_values = externs::resolve(&obj, &opts, &mut images)?;
+    let ext_values = externs::resolve(&obj, &opts, &mut images, &parts)?;
 
     // BTF, sanitised for the kernel, then loaded.
     let btf_fd = btf::load_btf(&mut obj)?;
 
     // struct_ops: the kernel's side of each struct_ops map, before maps
     // and programs are made from it.
-    let st_ops = struct_ops::prepare(&obj, &map_settings, &mut prog_settings, &images)?;
+    let st_ops = match parts.struct_ops {
+        Some(p) => (p.prepare)(&obj, &map_settings, &mut prog_settings, &images)?,
+        None => struct_ops::Prepared::default(),
+    };
 
     // Maps.
     let mut maps: Vec<Option<LoadedMap>> = Vec::with_capacity(obj.maps.len());
@@ -391,9 +424,11 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
             continue;
         }
         let image = images.get(i).and_then(Option::as_ref);
-        if let Some(created) = st_ops.create_map(i, m, settings, btf_fd.as_ref())? {
-            maps.push(Some(created));
-            continue;
+        if let Some(p) = parts.struct_ops {
+            if let Some(created) = (p.create_map)(&st_ops, i, m, settings, btf_fd.as_ref())? {
+                maps.push(Some(created));
+                continue;
+            }
         }
         maps.push(Some(maps::create(m, settings, image, btf_fd.as_ref())?));
     }
@@ -429,27 +464,20 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
             match core_mode {
                 CoreMode::Kernel => pass_core = true,
                 _ => {
-                    if core_target.is_none() {
-                        core_target = Some(crate::co_re::CoreTarget::new(target_btf(&opts)?));
-                    }
-                    let (Some(local), Some(target)) = (obj.btf.as_ref(), core_target.as_ref())
-                    else {
-                        return Err(LoadError::Program {
-                            prog: p.name.clone(),
-                            reason: "CO-RE relocations but the object has no BTF".into(),
-                        });
-                    };
-                    crate::co_re::relocate_program(
-                        local,
-                        target,
-                        &p.name,
+                    let user_core = parts.user_core.ok_or_else(|| {
+                        parts::missing(
+                            "user-space CO-RE",
+                            &format!("program '{}' with CO-RE relocations", p.name),
+                        )
+                    })?;
+                    user_core(
+                        &obj,
+                        &opts,
+                        &mut core_target,
+                        p,
                         &mut linked.insns,
                         &linked.core_records,
-                    )
-                    .map_err(|source| LoadError::Core {
-                        prog: p.name.clone(),
-                        source: Box::new(source),
-                    })?;
+                    )?;
                 }
             }
         }
@@ -522,7 +550,10 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
         progs.push(Some(loaded.fd));
     }
 
-    let struct_ops = st_ops.finish(&obj, &progs)?;
+    let struct_ops = match parts.struct_ops {
+        Some(p) => (p.finish)(st_ops, &obj, &progs)?,
+        None => Default::default(),
+    };
 
     // Static initialisers of prog arrays and map-in-map.
     for (i, m) in obj.maps.iter().enumerate() {
@@ -568,6 +599,33 @@ fn load(open: OpenObject) -> Result<LoadedObject, LoadError> {
         btf_fd,
         struct_ops,
     })
+}
+
+/// The user-space CO-RE part (see [`LoaderParts::with_user_core`]).
+fn user_core_part(
+    obj: &Object,
+    opts: &OpenOptions,
+    core_target: &mut Option<crate::co_re::CoreTarget>,
+    p: &crate::obj::Program,
+    insns: &mut [Insn],
+    records: &[crate::btf::ext::CoreRelo],
+) -> Result<(), LoadError> {
+    let target = match core_target {
+        Some(t) => t,
+        None => core_target.insert(crate::co_re::CoreTarget::new(target_btf(opts)?)),
+    };
+    let Some(local) = obj.btf.as_ref() else {
+        return Err(LoadError::Program {
+            prog: p.name.clone(),
+            reason: "CO-RE relocations but the object has no BTF".into(),
+        });
+    };
+    crate::co_re::relocate_program(local, target, &p.name, insns, records)
+        .map(drop)
+        .map_err(|source| LoadError::Core {
+            prog: p.name.clone(),
+            source: Box::new(source),
+        })
 }
 
 /// The BTF CO-RE relocates against in user space.

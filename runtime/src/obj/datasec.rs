@@ -118,7 +118,7 @@ fn check_sorted(btf: &mut Btf, id: u32, sec_name: &str) -> Result<(), ObjError> 
     let size = ds.size;
     let mut vars: Vec<_> = ds.vars().collect();
     if vars.windows(2).any(|w| w[0].offset > w[1].offset) {
-        vars.sort_by_key(|v| v.offset);
+        crate::sort::stable_sort_by_u64(&mut vars, |v| u64::from(v.offset));
         btf.set_datasec_vars(id, &vars).map_err(ObjError::btf)?;
     }
     let mut end = 0u64;

@@ -1,7 +1,6 @@
 //! Externs: `.kconfig` variables (filled from the kernel config), `.ksyms`
 //! variables and kfuncs (resolved against the kernel's symbols and BTF).
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use log::debug;
@@ -301,7 +300,7 @@ pub(crate) fn collect(elf: &Elf<'_>, btf: Option<&mut Btf>) -> Result<Vec<Extern
                     }
                 }
             }
-            entries.sort_by(|a, b| a.offset.cmp(&b.offset).then(Ordering::Equal));
+            crate::sort::stable_sort_by_u64(&mut entries, |e| u64::from(e.offset));
             btf.set_datasec_vars(ds, &entries).map_err(ObjError::btf)?;
         }
     }

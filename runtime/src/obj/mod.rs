@@ -183,10 +183,35 @@ pub fn object_name_from_path(path: &str) -> String {
     stem.to_string()
 }
 
+/// Collects the struct_ops maps of an object (the loader's struct_ops part).
+pub(crate) type CollectStructOps =
+    fn(&elf::Elf<'_>, Option<&Btf>, &maps::EntryProgs<'_>, &mut Vec<Map>) -> Result<(), ObjError>;
+
+/// [`CollectStructOps`] as a function item.
+pub(crate) fn collect_struct_ops_maps_part(
+    elf: &elf::Elf<'_>,
+    btf: Option<&Btf>,
+    progs: &maps::EntryProgs<'_>,
+    maps: &mut Vec<Map>,
+) -> Result<(), ObjError> {
+    maps::collect_struct_ops_maps(elf, btf, progs, maps)
+}
+
 impl Object {
     /// Parses a BPF object. `name` is the object name (see
     /// [`object_name_from_path`]); it prefixes internal map names.
     pub fn parse(bytes: &[u8], name: &str) -> Result<Object, ObjError> {
+        Object::parse_parts(bytes, name, Some(collect_struct_ops_maps_part))
+    }
+
+    /// [`Object::parse`] with struct_ops maps collected by `struct_ops`, or
+    /// refused when it is `None` (the loader's parts; see
+    /// `loader::LoaderParts`).
+    pub(crate) fn parse_parts(
+        bytes: &[u8],
+        name: &str,
+        struct_ops: Option<CollectStructOps>,
+    ) -> Result<Object, ObjError> {
         // The ELF reader reads headers in place and needs them 8-aligned;
         // a slice from `include_bytes!` or a sub-slice may not be (found by
         // the core_reloc fuzz harness: a valid object refused as "Invalid
@@ -200,12 +225,16 @@ impl Object {
                     reason: "cannot make an aligned copy".into(),
                 })?;
             aligned.copy_from_slice(bytes);
-            return Object::parse_aligned(aligned, name);
+            return Object::parse_aligned(aligned, name, struct_ops);
         }
-        Object::parse_aligned(bytes, name)
+        Object::parse_aligned(bytes, name, struct_ops)
     }
 
-    fn parse_aligned(bytes: &[u8], name: &str) -> Result<Object, ObjError> {
+    fn parse_aligned(
+        bytes: &[u8],
+        name: &str,
+        struct_ops: Option<CollectStructOps>,
+    ) -> Result<Object, ObjError> {
         let elf = elf::Elf::parse(bytes)?;
         if elf.section_by_name("maps").is_some() {
             return Err(ObjError::LegacyMaps);
@@ -295,7 +324,23 @@ impl Object {
                 )
             })
             .collect();
-        maps::collect_struct_ops_maps(&elf, btf.as_ref(), &struct_ops_progs, &mut maps)?;
+        match struct_ops {
+            Some(collect) => collect(&elf, btf.as_ref(), &struct_ops_progs, &mut maps)?,
+            None => {
+                if let Some(s) = elf.sections.iter().find(|s| {
+                    let base = s.name.strip_prefix('?').unwrap_or(s.name);
+                    base == ".struct_ops" || base == ".struct_ops.link"
+                }) {
+                    return Err(ObjError::Section {
+                        index: s.index,
+                        name: s.name.to_string(),
+                        reason: "struct_ops maps need the loader's struct_ops part, which this \
+                                 object was opened without (LoaderParts)"
+                            .into(),
+                    });
+                }
+            }
+        }
         if let Some(m) = maps::kconfig_map(&externs, btf.as_ref(), name)? {
             maps.push(m);
         }

@@ -140,7 +140,7 @@ pub(crate) fn collect(elf: &Elf<'_>) -> Result<Vec<Program>, ObjError> {
             });
         }
         let mut funcs = funcs_of.remove(&sec.index).unwrap_or_default();
-        funcs.sort_by_key(|s| s.value);
+        crate::sort::stable_sort_by_u64(&mut funcs, |s| s.value);
         if funcs.is_empty() && !sec.data.is_empty() {
             debug!(
                 "sec '{}': {} bytes of code but no function symbol, skipped",

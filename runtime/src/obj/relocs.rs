@@ -232,7 +232,7 @@ pub(crate) fn collect(
         }
     }
     for p in programs.iter_mut() {
-        p.relocs.sort_by_key(|r| r.insn);
+        crate::sort::stable_sort_by_u64(&mut p.relocs, |r| r.insn as u64);
     }
     Ok(())
 }
