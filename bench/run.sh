@@ -58,6 +58,13 @@ echo "[bench] building skelgen and the bench workspace (release)" >&2
 CARGO_TARGET_DIR=$target cargo build --release --quiet -p skelgen-cli
 CARGO_TARGET_DIR=$target/bench-ws cargo build --release --quiet \
 	--manifest-path bench/Cargo.toml --workspace
+# The two vfsstat tools again with a size profile, for the size table's
+# second pair of rows (the same profile for both).
+CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=true \
+	CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
+	CARGO_TARGET_DIR=$target/bench-size cargo build --release --quiet \
+	--manifest-path bench/Cargo.toml -p vfsstat-skelgen -p vfsstat-libbpf-rs
+export BENCH_SIZE_PROFILE_DIR="$target/bench-size/release"
 
 # The libbpf-tools-style generation row: an object built with -g against a
 # full vmlinux.h from the running kernel's BTF (as skelgen/tests/embed_size.rs).

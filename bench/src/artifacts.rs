@@ -13,16 +13,33 @@ use crate::suite::{repo_root, Config};
 #[derive(Debug, Clone)]
 pub struct Size {
     pub binary: &'static str,
+    /// `release`, or `size` for the build with the size profile (see
+    /// `SIZE_PROFILE_DIR`).
+    pub profile: &'static str,
     pub unstripped: u64,
     pub stripped: u64,
     /// Shared libraries it needs beyond libc/libm/libgcc_s/ld.so: (name, bytes).
     pub extra_libs: Vec<(String, u64)>,
 }
 
-/// Sizes of the two vfsstat tools built next to this executable.
+/// Where run.sh puts the two tools built with a size profile
+/// (`opt-level = "s"`, `lto = true`, `codegen-units = 1`, `panic = "abort"`,
+/// for both): the environment variable naming the directory.
+pub const SIZE_PROFILE_DIR: &str = "BENCH_SIZE_PROFILE_DIR";
+
+/// Sizes of the two vfsstat tools built next to this executable, then of
+/// the same two built with the size profile when run.sh built them.
 pub fn sizes() -> anyhow::Result<Vec<Size>> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let dir = exe.parent().context("executable has no directory")?;
+    let mut out = sizes_in(dir, "release")?;
+    if let Some(small) = std::env::var_os(SIZE_PROFILE_DIR) {
+        out.extend(sizes_in(Path::new(&small), "size")?);
+    }
+    Ok(out)
+}
+
+fn sizes_in(dir: &Path, profile: &'static str) -> anyhow::Result<Vec<Size>> {
     let mut out = Vec::new();
     for binary in ["vfsstat-skelgen", "vfsstat-libbpf-rs"] {
         let path = dir.join(binary);
@@ -42,6 +59,7 @@ pub fn sizes() -> anyhow::Result<Vec<Size>> {
         let _ = std::fs::remove_file(&tmp);
         out.push(Size {
             binary,
+            profile,
             unstripped,
             stripped,
             extra_libs: extra_libs(&path)?,
