@@ -77,6 +77,7 @@ pub fn worker(lib: &str, iters: usize) -> anyhow::Result<()> {
         let (parse, index, lookup, found) = match lib {
             "skelgen" => skelgen()?,
             "aya" => aya()?,
+            "libbpf-1.7" => libbpf_vendored()?,
             _ => bail!("unknown library {lib}"),
         };
         println!("ok {parse} {index} {lookup} {found}");
@@ -99,6 +100,34 @@ fn skelgen() -> anyhow::Result<(u64, u64, u64, u64)> {
         .count();
     let lookup = since(t2);
     Ok((parse, index, lookup, found as u64))
+}
+
+/// libbpf 1.7 (libbpf-rs's vendored copy), which maps
+/// `/sys/kernel/btf/vmlinux` where the kernel allows it (libbpf 1.6+), as
+/// skelgen does; the harness's system libbpf 1.1 reads it.
+fn libbpf_vendored() -> anyhow::Result<(u64, u64, u64, u64)> {
+    use libbpf_rs::libbpf_sys as sys;
+    let names: Vec<std::ffi::CString> = STRUCT_NAMES
+        .iter()
+        .map(|n| std::ffi::CString::new(*n))
+        .collect::<Result<_, _>>()?;
+    let t0 = Instant::now();
+    // SAFETY: no arguments; the result is checked before use.
+    let btf = unsafe { sys::btf__load_vmlinux_btf() };
+    if btf.is_null() {
+        bail!("btf__load_vmlinux_btf: {}", std::io::Error::last_os_error());
+    }
+    let parse = since(t0);
+    let t2 = Instant::now();
+    let found = names
+        .iter()
+        // SAFETY: `btf` is the live object loaded above; `n` is a C string.
+        .filter(|n| unsafe { sys::btf__find_by_name_kind(btf, n.as_ptr(), sys::BTF_KIND_STRUCT) } > 0)
+        .count();
+    let lookup = since(t2);
+    // SAFETY: freed once, not used after.
+    unsafe { sys::btf__free(btf) };
+    Ok((parse, 0, lookup, found as u64))
 }
 
 fn aya() -> anyhow::Result<(u64, u64, u64, u64)> {

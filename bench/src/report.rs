@@ -272,7 +272,9 @@ pub fn render(cfg: &Config, r: &Results) -> String {
         "\n## 3. Kernel BTF\n\n`/sys/kernel/btf/vmlinux`: read + parse, name index, then \
          looking up the {} struct names of `core_many` (by kind STRUCT). First iteration in a \
          fresh process, median of {} processes, ms. libbpf: `btf__load_vmlinux_btf` (no \
-         index; `btf__find_by_name_kind` is a linear scan); aya: `Btf::from_sys_fs` and \
+         index; `btf__find_by_name_kind` is a linear scan), the system's libbpf 1.1 (which \
+         reads the file; the target's reference) and libbpf-rs's vendored 1.7 (which maps it, \
+         as skelgen does on kernels that allow it, 6.16+); aya: `Btf::from_sys_fs` and \
          `id_by_type_name_kind`; skelgen: `Btf::from_file` + `build_name_index` + \
          `find_by_name_kind`.\n",
         crate::kbtf::STRUCT_NAMES.len(),

@@ -254,7 +254,7 @@ pub struct BtfRow {
 
 fn kernel_btf(cfg: &Config) -> anyhow::Result<Vec<BtfRow>> {
     progress("kernel BTF parse + index");
-    let libs = ["libbpf", "aya", "skelgen"];
+    let libs = ["libbpf", "libbpf-1.7", "aya", "skelgen"];
     let mut rows: Vec<BtfRow> = libs
         .iter()
         .map(|lib| BtfRow {

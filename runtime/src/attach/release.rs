@@ -28,11 +28,17 @@ const MAX_THREADS: usize = 4;
 /// single [`Link`]'s drop.
 pub fn release_all(links: impl IntoIterator<Item = Link>) {
     let mut links: Vec<Link> = links.into_iter().collect();
+    // Asked only when it may spawn: available_parallelism reads the cgroup
+    // CPU quota (/proc/self/cgroup and two files under /sys/fs/cgroup).
+    if links.len() < CONCURRENT_FROM {
+        drop(links);
+        return;
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS)
         .min(links.len() / 2);
-    if links.len() < CONCURRENT_FROM || threads < 2 {
+    if threads < 2 {
         drop(links);
         return;
     }

@@ -325,7 +325,12 @@ impl VfsstatBpf {
     pub fn open_with(
         opts: ::skelgen_runtime::skel::OpenOptions,
     ) -> ::core::result::Result<OpenVfsstatBpf, ::skelgen_runtime::skel::LoadError> {
-        let obj = ::skelgen_runtime::skel::OpenObject::open(&OBJECT.0, "vfsstat", opts)?;
+        let obj = ::skelgen_runtime::skel::OpenObject::open_parts(
+            &OBJECT.0,
+            "vfsstat",
+            opts,
+            ::skelgen_runtime::skel::LoaderParts::NONE,
+        )?;
         let bss = ::skelgen_runtime::skel::__image::<types::bss>(&obj, 0, ".bss")?;
         ::core::result::Result::Ok(OpenVfsstatBpf {
             maps: OpenVfsstatBpfMaps {
@@ -398,101 +403,91 @@ impl VfsstatBpf {
         };
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_read.fd() {
             if self.links.kprobe_vfs_read.is_none() {
-                self.links.kprobe_vfs_read = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.kprobe_vfs_read = ::skelgen_runtime::attach::auto::kprobe_section(
                     fd,
                     "kprobe_vfs_read",
                     "kprobe/vfs_read",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_write.fd() {
             if self.links.kprobe_vfs_write.is_none() {
-                self.links.kprobe_vfs_write = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.kprobe_vfs_write = ::skelgen_runtime::attach::auto::kprobe_section(
                     fd,
                     "kprobe_vfs_write",
                     "kprobe/vfs_write",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_fsync.fd() {
             if self.links.kprobe_vfs_fsync.is_none() {
-                self.links.kprobe_vfs_fsync = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.kprobe_vfs_fsync = ::skelgen_runtime::attach::auto::kprobe_section(
                     fd,
                     "kprobe_vfs_fsync",
                     "kprobe/vfs_fsync",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_open.fd() {
             if self.links.kprobe_vfs_open.is_none() {
-                self.links.kprobe_vfs_open = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.kprobe_vfs_open = ::skelgen_runtime::attach::auto::kprobe_section(
                     fd,
                     "kprobe_vfs_open",
                     "kprobe/vfs_open",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.kprobe_vfs_create.fd() {
             if self.links.kprobe_vfs_create.is_none() {
-                self.links.kprobe_vfs_create = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.kprobe_vfs_create = ::skelgen_runtime::attach::auto::kprobe_section(
                     fd,
                     "kprobe_vfs_create",
                     "kprobe/vfs_create",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_read.fd() {
             if self.links.fentry_vfs_read.is_none() {
-                self.links.fentry_vfs_read = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.fentry_vfs_read = ::skelgen_runtime::attach::auto::btf_section(
                     fd,
                     "fentry_vfs_read",
                     "fentry/vfs_read",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_write.fd() {
             if self.links.fentry_vfs_write.is_none() {
-                self.links.fentry_vfs_write = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.fentry_vfs_write = ::skelgen_runtime::attach::auto::btf_section(
                     fd,
                     "fentry_vfs_write",
                     "fentry/vfs_write",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_fsync.fd() {
             if self.links.fentry_vfs_fsync.is_none() {
-                self.links.fentry_vfs_fsync = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.fentry_vfs_fsync = ::skelgen_runtime::attach::auto::btf_section(
                     fd,
                     "fentry_vfs_fsync",
                     "fentry/vfs_fsync",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_open.fd() {
             if self.links.fentry_vfs_open.is_none() {
-                self.links.fentry_vfs_open = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.fentry_vfs_open = ::skelgen_runtime::attach::auto::btf_section(
                     fd,
                     "fentry_vfs_open",
                     "fentry/vfs_open",
-                    &ctx,
                 )?;
             }
         }
         if let ::core::result::Result::Ok(fd) = self.progs.fentry_vfs_create.fd() {
             if self.links.fentry_vfs_create.is_none() {
-                self.links.fentry_vfs_create = ::skelgen_runtime::attach::auto_attach_with(
+                self.links.fentry_vfs_create = ::skelgen_runtime::attach::auto::btf_section(
                     fd,
                     "fentry_vfs_create",
                     "fentry/vfs_create",
-                    &ctx,
                 )?;
             }
         }
