@@ -68,6 +68,20 @@ pub(crate) struct Elf<'a> {
     pub rels: Vec<(usize, Vec<RelEntry>)>,
 }
 
+/// The NUL-terminated string at `offset` of a string table's bytes.
+///
+/// Found with core's byte search rather than through object's
+/// `StringTable`, which uses the memchr crate: where a binary enables
+/// memchr's `std` feature, its first call probes the CPU with CPUID, a VM
+/// exit on virtual machines (~150 µs per process measured on the benchmark
+/// VM), and that first call would be here, in every tool's first open.
+fn table_string(strings: &[u8], offset: u32) -> Option<&[u8]> {
+    let tail = strings.get(offset as usize..)?;
+    std::ffi::CStr::from_bytes_until_nul(tail)
+        .ok()
+        .map(std::ffi::CStr::to_bytes)
+}
+
 fn utf8(bytes: &[u8], what: impl FnOnce() -> String) -> Result<&str, ObjError> {
     std::str::from_utf8(bytes).map_err(|_| ObjError::Elf {
         reason: format!("{} is not valid UTF-8", what()),
@@ -105,12 +119,25 @@ impl<'a> Elf<'a> {
             reason: format!("bad section header table: {e}"),
         })?;
 
+        // `sections` checked that e_shstrndx names a section.
+        let shstrtab = header
+            .shstrndx(endian, data)
+            .and_then(|i| table.section(object::SectionIndex(i as usize)))
+            .and_then(|sh| sh.data(endian, data))
+            .map_err(|e| ObjError::Elf {
+                reason: format!("bad section name table: {e}"),
+            })?;
         let mut sections = Vec::with_capacity(table.len());
         let mut rels = Vec::new();
         for (idx, sh) in table.enumerate() {
             let index = idx.0;
-            let name_bytes = table.section_name(endian, sh).map_err(|e| ObjError::Elf {
-                reason: format!("section {index}: bad name: {e}"),
+            let name_off = sh.sh_name(endian);
+            let name_bytes = table_string(shstrtab, name_off).ok_or_else(|| ObjError::Elf {
+                reason: format!(
+                    "section {index}: bad name: offset {name_off} is outside the section name \
+                     table ({} bytes) or not NUL-terminated",
+                    shstrtab.len()
+                ),
             })?;
             let name = utf8(name_bytes, || format!("section {index} name"))?;
             let sh_type = sh.sh_type(endian);
@@ -168,10 +195,22 @@ impl<'a> Elf<'a> {
                 reason: "no symbol table (.symtab): was the object stripped?".into(),
             });
         }
+        // `symbols` checked that the symbol table links a string table.
+        let strtab = table
+            .section(symtab.string_section())
+            .and_then(|sh| sh.data(endian, data))
+            .map_err(|e| ObjError::Elf {
+                reason: format!("bad symbol string table: {e}"),
+            })?;
         let mut symbols = Vec::with_capacity(symtab.len());
         for (i, sym) in symtab.iter().enumerate() {
-            let name_bytes = symtab.symbol_name(endian, sym).map_err(|e| ObjError::Elf {
-                reason: format!("symbol {i}: bad name: {e}"),
+            let name_off = sym.st_name(endian);
+            let name_bytes = table_string(strtab, name_off).ok_or_else(|| ObjError::Elf {
+                reason: format!(
+                    "symbol {i}: bad name: offset {name_off} is outside the string table \
+                     ({} bytes) or not NUL-terminated",
+                    strtab.len()
+                ),
             })?;
             let name = utf8(name_bytes, || format!("symbol {i} name"))?;
             symbols.push(Symbol {
