@@ -127,6 +127,7 @@ pub mod attach;
 pub mod btf;
 mod cbool;
 pub mod co_re;
+mod fast;
 pub mod image;
 pub mod insn;
 #[cfg(feature = "loader")]

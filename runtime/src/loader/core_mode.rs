@@ -21,7 +21,7 @@
 //! plus a few CO-RE relocations) then relocated in user space at 15 ms per
 //! later load against 1.0 ms in the kernel, whose candidate cache was warm.
 
-use std::collections::HashSet;
+use crate::fast::HashSet;
 
 use super::{CoreMode, OpenOptions};
 use crate::obj::Object;

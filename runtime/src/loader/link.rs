@@ -4,7 +4,7 @@
 //! map/data/extern references and BTF.ext records (func_info, line_info,
 //! CO-RE relocations) rewritten for the new layout.
 
-use std::collections::HashMap;
+use crate::fast::HashMap;
 use std::os::fd::RawFd;
 
 use crate::btf::ext::{BtfExt, CoreRelo};
@@ -75,7 +75,7 @@ pub(crate) struct ExtIndex {
 
 impl ExtIndex {
     pub fn new(btf: Option<&Btf>, ext: Option<&BtfExt>) -> Result<Self, LoadError> {
-        let mut by_section: HashMap<String, SecExt> = HashMap::new();
+        let mut by_section: HashMap<String, SecExt> = HashMap::default();
         let (Some(btf), Some(ext)) = (btf, ext) else {
             return Ok(ExtIndex { by_section });
         };
@@ -150,7 +150,7 @@ pub(crate) fn link_program(
     let text = text_section_index(obj);
     // (program index, position in the output), in order of placement.
     let mut chunks: Vec<(usize, usize)> = vec![(entry, 0)];
-    let mut placed: HashMap<usize, usize> = HashMap::new();
+    let mut placed: HashMap<usize, usize> = HashMap::default();
     placed.insert(entry, 0);
     let mut out = decode(main)?;
 

@@ -3,7 +3,7 @@
 //! the truth. Globals with hidden visibility become static, so that the
 //! kernel and the skeleton treat them as private to the object.
 
-use std::collections::HashMap;
+use crate::fast::map_with_capacity;
 
 use log::debug;
 use object::elf;
@@ -22,11 +22,11 @@ pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
     }
     // Sections and object symbols by name, each indexed once: a search per
     // DATASEC and per variable is quadratic in a crafted object.
-    let mut sections = HashMap::new();
+    let mut sections = map_with_capacity(elf.sections.len());
     for sec in &elf.sections {
         sections.entry(sec.name).or_insert(sec);
     }
-    let mut objects = HashMap::new();
+    let mut objects = map_with_capacity(elf.symbols.len());
     for s in elf.symbols.iter().filter(|s| s.kind == elf::STT_OBJECT) {
         if let Some(sec) = elf.section(usize::from(s.shndx)) {
             objects.entry((sec.name, s.name)).or_insert(s);

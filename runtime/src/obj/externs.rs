@@ -1,7 +1,7 @@
 //! Externs: `.kconfig` variables (filled from the kernel config), `.ksyms`
 //! variables and kfuncs (resolved against the kernel's symbols and BTF).
 
-use std::collections::HashMap;
+use crate::fast::HashMap;
 
 use log::debug;
 use object::elf;
@@ -109,7 +109,7 @@ type SecEntry = (u32, usize);
 /// once, so that finding the entries of `n` externs costs one pass over the
 /// types rather than `n` (an object with 8000 kfunc externs took 15 s).
 fn datasec_entries(btf: &Btf) -> Result<HashMap<u32, SecEntry>, ObjError> {
-    let mut entries = HashMap::new();
+    let mut entries = HashMap::default();
     for t in btf.types() {
         let t = t.map_err(ObjError::btf)?;
         if let TypeKind::Datasec(ds) = t.kind {

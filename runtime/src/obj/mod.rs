@@ -297,7 +297,7 @@ impl Object {
         }
         let mut externs = externs::collect(&elf, btf.as_mut())?;
         let mut programs = programs::collect(&elf)?;
-        let entry_programs: std::collections::HashSet<&str> = programs
+        let entry_programs: crate::fast::HashSet<&str> = programs
             .iter()
             .filter(|p| !p.subprog)
             .map(|p| p.name.as_str())

@@ -119,7 +119,7 @@ pub(crate) fn collect(elf: &Elf<'_>) -> Result<Vec<Program>, ObjError> {
     let mut text = Vec::new();
     // Function symbols by section, in one pass: filtering every symbol for
     // every section is quadratic in a crafted object of many sections.
-    let mut funcs_of: std::collections::HashMap<usize, Vec<_>> = Default::default();
+    let mut funcs_of: crate::fast::HashMap<usize, Vec<_>> = Default::default();
     for s in elf.symbols.iter().filter(|s| s.kind == elf::STT_FUNC) {
         funcs_of.entry(usize::from(s.shndx)).or_default().push(s);
     }
@@ -210,7 +210,7 @@ pub(crate) fn collect(elf: &Elf<'_>) -> Result<Vec<Program>, ObjError> {
             }
         }
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = crate::fast::HashSet::default();
     for p in entry.iter().chain(text.iter()) {
         if !seen.insert(p.name.as_str()) {
             return Err(ObjError::Program {

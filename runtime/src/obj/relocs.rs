@@ -6,7 +6,7 @@
 //! relocations: searching the programs for each relocation made an object
 //! of 100k one-instruction programs, each with a call, take minutes.
 
-use std::collections::HashMap;
+use crate::fast::HashMap;
 
 use log::debug;
 use object::elf;
@@ -35,7 +35,7 @@ const NO_OWNER: u32 = u32::MAX;
 /// Per section, the index in `programs` of the program holding each
 /// instruction: the first one in `programs` order, as a search would find.
 fn insn_owners(programs: &[Program]) -> HashMap<usize, Vec<u32>> {
-    let mut owners: HashMap<usize, Vec<u32>> = HashMap::new();
+    let mut owners: HashMap<usize, Vec<u32>> = HashMap::default();
     for (i, p) in programs.iter().enumerate() {
         let Ok(i) = u32::try_from(i) else { break };
         let slots = owners.entry(p.section_index).or_default();
@@ -63,11 +63,11 @@ pub(crate) fn collect(
         .and_then(|i| elf.section(i))
         .map_or(0, |s| s.data.len() / INSN_SIZE);
     let owners = insn_owners(programs);
-    let mut extern_by_name = HashMap::new();
+    let mut extern_by_name = HashMap::default();
     for (i, e) in externs.iter().enumerate() {
         extern_by_name.entry(e.name.as_str()).or_insert(i);
     }
-    let (mut btf_maps, mut data_maps) = (HashMap::new(), HashMap::new());
+    let (mut btf_maps, mut data_maps) = (HashMap::default(), HashMap::default());
     for (i, m) in maps.iter().enumerate() {
         match m.kind {
             MapKind::Btf { sec_offset } => {

@@ -2,7 +2,7 @@
 //! declarations, one map per `STT_OBJECT` symbol of `.maps`, read from the
 //! BTF of each definition struct as libbpf reads them.
 
-use std::collections::HashSet;
+use crate::fast::HashSet;
 
 use log::debug;
 use object::elf;
@@ -272,7 +272,7 @@ pub(crate) fn collect_btf_maps(
     let mut maps = Vec::new();
     let mut extents = Vec::new();
     // `.maps` symbols by name, indexed once rather than searched per map.
-    let mut symbols = std::collections::HashMap::new();
+    let mut symbols = crate::fast::HashMap::default();
     for s in elf
         .symbols
         .iter()

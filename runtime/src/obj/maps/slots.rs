@@ -2,7 +2,7 @@
 //! &prog }`): relocations in `.rel.maps` against the `values` member of a
 //! BTF-defined map.
 
-use std::collections::HashSet;
+use crate::fast::HashSet;
 
 use log::debug;
 use object::elf;
