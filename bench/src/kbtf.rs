@@ -121,10 +121,10 @@ fn libbpf_vendored() -> anyhow::Result<(u64, u64, u64, u64)> {
     let t2 = Instant::now();
     let found = names
         .iter()
-        // SAFETY: `btf` is the live object loaded above; `n` is a C string.
-        .filter(
-            |n| unsafe { sys::btf__find_by_name_kind(btf, n.as_ptr(), sys::BTF_KIND_STRUCT) } > 0,
-        )
+        .filter(|n| {
+            // SAFETY: `btf` is the live object loaded above; `n` is a C string.
+            unsafe { sys::btf__find_by_name_kind(btf, n.as_ptr(), sys::BTF_KIND_STRUCT) > 0 }
+        })
         .count();
     let lookup = since(t2);
     // SAFETY: freed once, not used after.

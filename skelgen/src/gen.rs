@@ -723,38 +723,21 @@ fn auto_attach_call(rt: &TokenStream, section: &str) -> Option<(TokenStream, Tok
     Some((quote!(#rt::attach::auto::#f), TokenStream::new()))
 }
 
-/// The `LoaderParts` expression for `obj`: struct_ops, `.kconfig`, `.ksyms`
-/// and user-space CO-RE only where the object has them.
+/// The `LoaderParts` expression for `obj`: the parts its
+/// [`loader_needs`](Object::loader_needs) name, and no other.
 fn loader_parts(rt: &TokenStream, obj: &Object) -> TokenStream {
-    use skelgen_runtime::obj::ExternKind;
+    let needs = obj.loader_needs();
     let mut parts = quote!(#rt::skel::LoaderParts::NONE);
-    if obj
-        .maps
-        .iter()
-        .any(|m| matches!(m.kind, MapKind::StructOps(_)))
-    {
-        parts = quote!(#parts.with_struct_ops());
-    }
-    if obj
-        .externs
-        .iter()
-        .any(|e| matches!(e.kind, ExternKind::Kconfig { .. }))
-    {
-        parts = quote!(#parts.with_kconfig());
-    }
-    if obj
-        .externs
-        .iter()
-        .any(|e| matches!(e.kind, ExternKind::Ksym { .. } | ExternKind::Kfunc { .. }))
-    {
-        parts = quote!(#parts.with_ksyms());
-    }
-    if obj
-        .btf_ext
-        .as_ref()
-        .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty()))
-    {
-        parts = quote!(#parts.with_user_core());
+    for (needed, with) in [
+        (needs.struct_ops, "with_struct_ops"),
+        (needs.kconfig, "with_kconfig"),
+        (needs.ksyms, "with_ksyms"),
+        (needs.user_core, "with_user_core"),
+    ] {
+        if needed {
+            let with = format_ident!("{}", with);
+            parts = quote!(#parts.#with());
+        }
     }
     parts
 }

@@ -61,14 +61,6 @@ fn other(ctx: Ctx<'_>, target: SecTarget<'_>, kind: &str) -> Result<Option<Link>
     }
 }
 
-pub(super) fn tracepoint_arm(
-    ctx: Ctx<'_>,
-    category: &str,
-    name: &str,
-) -> Result<Link, AttachError> {
-    tracepoint(ctx, category, name)
-}
-
 pub(super) fn btf_arm(
     ctx: Ctx<'_>,
     m: &Match<'_>,
@@ -196,7 +188,7 @@ pub fn tracepoint_section(
 ) -> Result<Option<Link>, AttachError> {
     match resolve(prog, prog_name, section)? {
         (ctx, _, SecTarget::Tracepoint { category, name }) => {
-            tracepoint_arm(ctx, category, name).map(Some)
+            tracepoint(ctx, category, name).map(Some)
         }
         (ctx, _, t) => other(ctx, t, "tracepoint"),
     }

@@ -62,7 +62,7 @@ pub use usdt::{
 };
 
 use crate::section::AttachTarget as SecTarget;
-use perf_event::{attach_perf, probe_event};
+use perf_event::{attach_perf, probe_event, tracepoint};
 use tracing::raw_tracepoint;
 
 /// How a kprobe or uprobe is created.
@@ -106,7 +106,7 @@ pub fn auto_attach_with(
     let (ctx, m, target) = auto::resolve(prog, prog_name, section)?;
     let link = match target {
         SecTarget::Manual => return Ok(None),
-        SecTarget::Tracepoint { category, name } => auto::tracepoint_arm(ctx, category, name)?,
+        SecTarget::Tracepoint { category, name } => tracepoint(ctx, category, name)?,
         SecTarget::RawTracepoint { name } => raw_tracepoint(ctx, name)?,
         SecTarget::Btf { name } => auto::btf_arm(ctx, &m, name)?,
         SecTarget::Kprobe {

@@ -108,7 +108,7 @@ impl LoaderParts {
     /// `SEC(".struct_ops")` / `SEC(".struct_ops.link")` maps.
     pub const fn with_struct_ops(mut self) -> Self {
         self.struct_ops = Some(StructOpsPart {
-            collect: crate::obj::collect_struct_ops_maps_part,
+            collect: crate::obj::collect_struct_ops_maps,
             prepare: struct_ops::prepare,
             create_map: Prepared::create_map,
             finish: Prepared::finish,

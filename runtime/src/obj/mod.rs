@@ -183,25 +183,30 @@ pub fn object_name_from_path(path: &str) -> String {
     stem.to_string()
 }
 
+/// The optional parts of the loader an object uses ([`Object::loader_needs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoaderNeeds {
+    /// `SEC(".struct_ops")` / `SEC(".struct_ops.link")` maps.
+    pub struct_ops: bool,
+    /// `.kconfig` externs.
+    pub kconfig: bool,
+    /// `.ksyms` externs: kernel variables and kfuncs.
+    pub ksyms: bool,
+    /// CO-RE relocations (which may be applied in user space).
+    pub user_core: bool,
+}
+
 /// Collects the struct_ops maps of an object (the loader's struct_ops part).
 pub(crate) type CollectStructOps =
     fn(&elf::Elf<'_>, Option<&Btf>, &maps::EntryProgs<'_>, &mut Vec<Map>) -> Result<(), ObjError>;
 
-/// [`CollectStructOps`] as a function item.
-pub(crate) fn collect_struct_ops_maps_part(
-    elf: &elf::Elf<'_>,
-    btf: Option<&Btf>,
-    progs: &maps::EntryProgs<'_>,
-    maps: &mut Vec<Map>,
-) -> Result<(), ObjError> {
-    maps::collect_struct_ops_maps(elf, btf, progs, maps)
-}
+pub(crate) use maps::collect_struct_ops_maps;
 
 impl Object {
     /// Parses a BPF object. `name` is the object name (see
     /// [`object_name_from_path`]); it prefixes internal map names.
     pub fn parse(bytes: &[u8], name: &str) -> Result<Object, ObjError> {
-        Object::parse_parts(bytes, name, Some(collect_struct_ops_maps_part))
+        Object::parse_parts(bytes, name, Some(collect_struct_ops_maps))
     }
 
     /// [`Object::parse`] with struct_ops maps collected by `struct_ops`, or
@@ -329,7 +334,7 @@ impl Object {
             None => {
                 if let Some(s) = elf.sections.iter().find(|s| {
                     let base = s.name.strip_prefix('?').unwrap_or(s.name);
-                    base == ".struct_ops" || base == ".struct_ops.link"
+                    maps::STRUCT_OPS_SECTIONS.contains(&base)
                 }) {
                     return Err(ObjError::Section {
                         index: s.index,
@@ -366,6 +371,21 @@ impl Object {
     /// The map named `name` (C name for `.maps`, section name for data maps).
     pub fn map(&self, name: &str) -> Option<&Map> {
         self.maps.iter().find(|m| m.name == name)
+    }
+
+    /// Which optional parts of the loader this object needs (what a
+    /// skeleton passes as `LoaderParts`, so that its binary links no other).
+    pub fn loader_needs(&self) -> LoaderNeeds {
+        let externs = |f: fn(&ExternKind) -> bool| self.externs.iter().any(|e| f(&e.kind));
+        LoaderNeeds {
+            struct_ops: self.maps.iter().any(|m| m.struct_ops().is_some()),
+            kconfig: externs(|k| matches!(k, ExternKind::Kconfig { .. })),
+            ksyms: externs(|k| matches!(k, ExternKind::Ksym { .. } | ExternKind::Kfunc { .. })),
+            user_core: self
+                .btf_ext
+                .as_ref()
+                .is_some_and(|ext| ext.core_relos.iter().any(|s| !s.records.is_empty())),
+        }
     }
 
     /// Entry programs (not `.text` subprograms).

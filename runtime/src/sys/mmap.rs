@@ -281,9 +281,10 @@ impl KernelFileMap {
             .ok()
             .filter(|&l| l > 0)
             .ok_or_else(|| SysError::invalid(MAP, format!("{} has size {len}", path.display())))?;
-        // SAFETY: a fresh mapping at an address the kernel chooses cannot
-        // alias any Rust object; the fd is valid for the call (the mapping
-        // outlives it, as mappings do).
+        // A fresh mapping at an address the kernel chooses cannot alias any
+        // Rust object; the fd is valid for the call (the mapping outlives
+        // it, as mappings do).
+        // SAFETY: see above.
         let addr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -308,17 +309,19 @@ impl KernelFileMap {
 
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` readable bytes at `ptr` for the life of `self`; the
-        // kernel never changes them (see the type's docs) and `self` hands
-        // out no mutable access.
+        // `len` readable bytes at `ptr` for the life of `self`; the kernel
+        // never changes them (see the type's docs) and `self` hands out no
+        // mutable access.
+        // SAFETY: see above.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
 
 impl Drop for KernelFileMap {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `sysfs_btf`; no slice
-        // from `bytes` outlives `self`.
+        // Unmaps exactly the mapping made in `sysfs_btf`; no slice from
+        // `bytes` outlives `self`.
+        // SAFETY: see above.
         unsafe {
             libc::munmap(self.ptr.as_ptr().cast(), self.len);
         }

@@ -16,7 +16,9 @@ pub use data::MAX_DATA_MAP_SIZE;
 pub(crate) use data::{collect_data_maps, kconfig_map};
 pub(crate) use defs::collect_btf_maps;
 pub use struct_ops::BPF_F_LINK;
-pub(crate) use struct_ops::{collect_struct_ops_maps, EntryProg, EntryProgs};
+pub(crate) use struct_ops::{
+    collect_struct_ops_maps, EntryProg, EntryProgs, SECTIONS as STRUCT_OPS_SECTIONS,
+};
 
 /// `enum bpf_map_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

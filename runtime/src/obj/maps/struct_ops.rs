@@ -21,7 +21,9 @@ use crate::obj::ObjError;
 pub const BPF_F_LINK: u32 = 1 << 13;
 
 /// The two section names, without the `?` that turns autocreate off.
-const SECTIONS: [&str; 2] = [".struct_ops", ".struct_ops.link"];
+/// The sections whose variables are struct_ops maps (each may carry a
+/// leading `?`: not created by default).
+pub(crate) const SECTIONS: [&str; 2] = [".struct_ops", ".struct_ops.link"];
 
 /// What the struct_ops parser needs to know of an entry program: its name
 /// and whether its section makes it a `BPF_PROG_TYPE_STRUCT_OPS` program.
