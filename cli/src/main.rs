@@ -9,8 +9,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod arena;
 mod cmd;
 mod inspect;
+
+/// A bump arena: the process runs one job and exits (see `arena`).
+#[global_allocator]
+static ALLOC: arena::Arena = arena::Arena::new();
 
 /// Typed Rust skeletons for BPF objects.
 #[derive(Debug, Parser)]

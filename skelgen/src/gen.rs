@@ -9,8 +9,8 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
 use skelgen_runtime::obj::{DataKind, Map, MapKind, MapType, Object};
 
 use crate::types::{ident, sanitize, TypeGen};
@@ -253,7 +253,7 @@ pub(crate) fn skeleton(
         let f = open_names.add(&field_name);
         let idx = lit_usize(i);
         let name = m.name.as_str();
-        let doc = format!(" Map `{}` ({}).", m.name, m.def.map_type);
+        let doc = doc!(" Map `{}` ({}).", m.name, m.def.map_type);
         open_map_fields.push(quote!(#[doc = #doc] pub #f: #rt::skel::OpenMap));
         open_map_inits.push(quote!(#f: #rt::skel::OpenMap::__new(&obj, #idx, #name)?));
         open_map_applies.push(quote!(maps.#f.__apply(&mut obj);));
@@ -286,7 +286,7 @@ pub(crate) fn skeleton(
         let idx = lit_usize(i);
         let name = p.name.as_str();
         let section = p.section.as_str();
-        let doc = format!(" Program `{}` (`SEC(\"{}\")`).", p.name, p.section);
+        let doc = doc!(" Program `{}` (`SEC(\"{}\")`).", p.name, p.section);
         open_prog_fields.push(quote!(#[doc = #doc] pub #f: #rt::skel::OpenProgram));
         open_prog_inits.push(quote!(#f: #rt::skel::OpenProgram::__new(&obj, #idx, #name)?));
         open_prog_applies.push(quote!(progs.#f.__apply(&mut obj);));
@@ -355,13 +355,13 @@ pub(crate) fn skeleton(
         open_data_fields.push(quote!(#acc: ::std::boxed::Box<#ty>));
         open_data_inits.push(quote!(let #acc = #rt::skel::__image::<#ty>(&obj, #idx, #map_name)?;));
         open_data_stores.push(quote!(#rt::skel::__store_image(&mut obj, #idx, &*#acc);));
-        let doc = format!(" The initial `{map_name}`, as the programs will see it.");
+        let doc = doc!(" The initial `{map_name}`, as the programs will see it.");
         open_data_methods.push(quote! {
             #[doc = #doc]
             pub fn #acc(&self) -> &#ty { &self.#acc }
         });
         if user_writable {
-            let doc = format!(" The initial `{map_name}`, writable until load.");
+            let doc = doc!(" The initial `{map_name}`, writable until load.");
             open_data_methods.push(quote! {
                 #[doc = #doc]
                 pub fn #acc_mut(&mut self) -> &mut #ty { &mut self.#acc }
@@ -374,7 +374,7 @@ pub(crate) fn skeleton(
                 let lm = #rt::skel::__take_map(&mut loaded, #idx, #map_name)?;
                 #rt::map::FrozenData::new(lm.fd, #map_name).map_err(#rt::skel::__map_err)?
             };));
-            let doc = format!(
+            let doc = doc!(
                 " `{map_name}`: frozen at load, so a copy is the truth (no BPF program or process can change it)."
             );
             data_methods.push(quote! {
@@ -390,8 +390,8 @@ pub(crate) fn skeleton(
                 #rt::map::DataMap::with_mmap(lm.fd, #map_name, lm.mmap).map_err(#rt::skel::__map_err)?
             };));
             let doc =
-                format!(" `{map_name}`: volatile reads of memory BPF programs write concurrently.");
-            let doc_mut = format!(" `{map_name}`: volatile reads and writes.");
+                doc!(" `{map_name}`: volatile reads of memory BPF programs write concurrently.");
+            let doc_mut = doc!(" `{map_name}`: volatile reads and writes.");
             data_methods.push(quote! {
                 #[doc = #doc]
                 pub fn #acc(&self) -> #view<'_> { #view { map: &self.#acc } }
@@ -406,7 +406,7 @@ pub(crate) fn skeleton(
                 let set = format_ident!("set_{}", fname.trim_start_matches("r#"));
                 let fty = &f.ty;
                 let off = lit_usize(f.offset as usize);
-                let gdoc = format!(" `{}` (offset {}, {} bytes).", f.var_name, f.offset, f.size);
+                let gdoc = doc!(" `{}` (offset {}, {} bytes).", f.var_name, f.offset, f.size);
                 getters.push(quote! {
                     #[doc = #gdoc]
                     pub fn #get(&self) -> ::core::result::Result<#fty, #rt::map::MapError> {
@@ -420,7 +420,7 @@ pub(crate) fn skeleton(
                     }
                 });
             }
-            let vdoc = format!(" Field-level, volatile access to `{map_name}`.");
+            let vdoc = doc!(" Field-level, volatile access to `{map_name}`.");
             data_items.push(quote! {
                 #[doc = #vdoc]
                 pub struct #view<'a> { map: &'a #rt::map::DataMap<#ty> }
@@ -486,13 +486,13 @@ pub(crate) fn skeleton(
             const _: &[u8] = ::core::include_bytes!(#p);
         }
     });
-    let skel_doc = format!(
+    let skel_doc = doc!(
         " The loaded `{object_name}` BPF object: typed maps, programs, links and global data."
     );
-    let open_doc = format!(" The `{object_name}` BPF object, opened and not yet loaded.");
+    let open_doc = doc!(" The `{object_name}` BPF object, opened and not yet loaded.");
     let _ = Span::call_site();
 
-    Ok(printable_docs(quote! {
+    Ok(quote! {
         /// Rust types for the object's BTF types and global-data sections.
         #[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, clippy::all)]
         pub mod types {
@@ -621,45 +621,29 @@ pub(crate) fn skeleton(
 
             #(#open_data_methods)*
         }
-    }))
+    })
 }
 
-/// Rewrites every `#[doc = "..."]` so that it prints as a `///` comment
-/// that still lexes and compiles: docs quote names from the object, and the
-/// generate fuzz target found a section name holding a CR, which
-/// prettyplease printed into a comment that no longer parsed ("bare CR not
-/// allowed in doc-comment").
-fn printable_docs(tokens: TokenStream) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|tt| match tt {
-            TokenTree::Group(g) => {
-                let mut inner = printable_docs(g.stream());
-                if g.delimiter() == Delimiter::Bracket {
-                    inner = printable_doc_attr(inner);
-                }
-                let mut group = Group::new(g.delimiter(), inner);
-                group.set_span(g.span());
-                TokenTree::Group(group)
-            }
-            other => other,
-        })
-        .collect()
-}
+/// The text of a `#[doc = ...]` attribute, escaped by [`doc_text`] so
+/// that it prints as a `///` comment that still lexes and compiles: docs
+/// quote names from the object, and the generate fuzz target found a
+/// section name holding a CR, which prettyplease printed into a comment
+/// that no longer parsed ("bare CR not allowed in doc-comment"). Built by
+/// the `doc!` macro; escaping where the text is made spares a pass over
+/// the whole token tree.
+pub(crate) struct Doc(String);
 
-/// `doc = "text"` with its text escaped by [`doc_text`]; anything else as is.
-fn printable_doc_attr(attr: TokenStream) -> TokenStream {
-    let tts: Vec<TokenTree> = attr.clone().into_iter().collect();
-    if let [TokenTree::Ident(name), TokenTree::Punct(eq), TokenTree::Literal(lit)] = tts.as_slice()
-    {
-        if name == "doc" && eq.as_char() == '=' {
-            if let Ok(text) = syn::parse2::<syn::LitStr>(TokenTree::Literal(lit.clone()).into()) {
-                let text = doc_text(&text.value());
-                return quote!(#name #eq #text);
-            }
-        }
+impl Doc {
+    /// `text`, escaped.
+    pub(crate) fn new(text: &str) -> Self {
+        Self(doc_text(text))
     }
-    attr
+}
+
+impl ToTokens for Doc {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.0.to_tokens(tokens);
+    }
 }
 
 /// Control characters (which end or break a `///` line) and the

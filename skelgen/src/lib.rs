@@ -79,6 +79,15 @@
 //! handles, what `attach()` does) in the README of the repository.
 #![warn(missing_docs)]
 
+/// A doc attribute's text, built as `format!` builds a string and escaped
+/// so that it prints as a `///` comment that still lexes
+/// ([`gen::Doc`]): docs quote names from the object.
+macro_rules! doc {
+    ($($arg:tt)*) => {
+        $crate::gen::Doc::new(&format!($($arg)*))
+    };
+}
+
 pub mod btf_c;
 pub mod btf_file;
 pub mod builder;

@@ -73,7 +73,7 @@ pub fn generate_subskeleton_tokens(bytes: &[u8], options: &Options) -> Result<To
         let v = ty(m.def.btf_value_type_id, m.def.value_size, &mut tg)?;
         let field = ident(&m.name);
         let lit = m.name.as_str();
-        let doc = format!("Map `{lit}` of the library.");
+        let doc = doc!("Map `{lit}` of the library.");
         map_fields.push(quote!(#[doc = #doc] pub #field: #rt::subskel::SubskelMap<'a, #k, #v>,));
         map_inits.push(quote!(#field: #rt::subskel::map(obj, #lit)?,));
     }
@@ -82,7 +82,7 @@ pub fn generate_subskeleton_tokens(bytes: &[u8], options: &Options) -> Result<To
     for p in obj.entry_programs() {
         let field = ident(&p.name);
         let lit = p.name.as_str();
-        let doc = format!("Program `{lit}` of the library (`SEC(\"{}\")`).", p.section);
+        let doc = doc!("Program `{lit}` of the library (`SEC(\"{}\")`).", p.section);
         prog_fields.push(quote!(#[doc = #doc] pub #field: ::std::os::fd::BorrowedFd<'a>,));
         prog_inits.push(quote!(#field: #rt::subskel::program(obj, #lit)?,));
     }
@@ -116,7 +116,7 @@ pub fn generate_subskeleton_tokens(bytes: &[u8], options: &Options) -> Result<To
                 field = format_ident!("{vname}_");
             }
             let rust_ty = tg.type_ref(ty).map_err(gen_err)?;
-            let doc = format!("`{sec}` variable `{vname}` of the library.");
+            let doc = doc!("`{sec}` variable `{vname}` of the library.");
             var_fields
                 .push(quote!(#[doc = #doc] pub #field: #rt::subskel::SubskelVar<'a, #rust_ty>,));
             var_inits.push(quote!(#field: #rt::subskel::var(obj, #sec, #vname)?,));
@@ -128,7 +128,7 @@ pub fn generate_subskeleton_tokens(bytes: &[u8], options: &Options) -> Result<To
     let skel = format_ident!("{base}Subskel");
     let maps = format_ident!("{base}SubskelMaps");
     let progs = format_ident!("{base}SubskelProgs");
-    let doc = format!(
+    let doc = doc!(
         "The BPF library `{}` inside a final object it was linked into: its maps, \
          programs and global variables, found by name.",
         obj.name

@@ -61,7 +61,7 @@ pub(super) fn generate(
         } else {
             "`.struct_ops`: registered by a map update"
         };
-        let doc = format!(
+        let doc = doc!(
             " struct_ops map `{name}` (struct {}; {how}). Its data members are copied by name \
              into the kernel's struct at load; function pointers are set to the object's programs \
              (their fields here must stay 0).",
@@ -72,7 +72,7 @@ pub(super) fn generate(
         parts
             .open_stores
             .push(quote!(#rt::skel::__store_image(&mut obj, #idx, &struct_ops.#f);));
-        let doc = format!(
+        let doc = doc!(
             " struct_ops map `{name}` (struct {}), registered by `attach()`; `None` if it was not created (autocreate off).",
             st.type_name
         );
@@ -89,7 +89,7 @@ pub(super) fn generate(
                 ),
                 ::core::option::Option::None => ::core::option::Option::None,
             }));
-        let doc = format!(" The registration of struct_ops map `{name}`: dropping it unregisters.");
+        let doc = doc!(" The registration of struct_ops map `{name}`: dropping it unregisters.");
         parts
             .link_fields
             .push(quote!(#[doc = #doc] pub #f: ::core::option::Option<#rt::attach::Link>));

@@ -29,7 +29,7 @@ type BitMember = (String, u32, u32, BitValue);
 
 /// Everything one struct item is made of.
 struct StructSpec {
-    doc: String,
+    doc: crate::gen::Doc,
     name: Ident,
     fields: Vec<Field>,
     methods: Vec<TokenStream>,
@@ -60,12 +60,12 @@ pub(super) fn item(g: &mut TypeGen<'_>, id: u32) -> Result<TokenStream, GenError
             let info = g.layouts.composite(id, 0)?.clone();
             let what = if info.is_union { "union" } else { "struct" };
             let doc = if c_name.is_empty() {
-                format!(
+                doc!(
                     " Anonymous C {what} (BTF type id {id}, {} bytes).",
                     info.size
                 )
             } else {
-                format!(
+                doc!(
                     " C `{what} {c_name}` (BTF type id {id}, {} bytes).",
                     info.size
                 )
@@ -80,7 +80,7 @@ pub(super) fn item(g: &mut TypeGen<'_>, id: u32) -> Result<TokenStream, GenError
         TypeKind::Enum(_) | TypeKind::Enum64(_) => enum_item(g, id, name, c_name),
         TypeKind::Typedef(target) => {
             let ty = g.ty(target, false)?;
-            let doc = format!(" C `typedef {c_name}` (BTF type id {id}).");
+            let doc = doc!(" C `typedef {c_name}` (BTF type id {id}).");
             Ok(quote! {
                 #[doc = #doc]
                 pub type #name = #ty;
@@ -90,7 +90,7 @@ pub(super) fn item(g: &mut TypeGen<'_>, id: u32) -> Result<TokenStream, GenError
             let what = if is_union { "union" } else { "struct" };
             let u8t = g.prim("u8", false);
             let spec = StructSpec {
-                doc: format!(
+                doc: doc!(
                     " C `{what} {c_name}`, only declared (BTF type id {id}): opaque, zero-sized."
                 ),
                 name,
@@ -207,7 +207,7 @@ fn struct_spec(
     g: &mut TypeGen<'_>,
     id: u32,
     name: Ident,
-    doc: String,
+    doc: crate::gen::Doc,
     info: &CompInfo,
 ) -> Result<StructSpec, GenError> {
     let mut used = HashSet::new();
@@ -357,7 +357,7 @@ fn union_spec(
     g: &mut TypeGen<'_>,
     _id: u32,
     name: Ident,
-    doc: String,
+    doc: crate::gen::Doc,
     info: &CompInfo,
 ) -> Result<StructSpec, GenError> {
     let rt = g.rt.clone();
@@ -558,7 +558,7 @@ fn enum_item(g: &TypeGen<'_>, id: u32, name: Ident, c_name: &str) -> Result<Toke
     } else {
         format!("C `enum {c_name}`")
     };
-    let doc = format!(
+    let doc = doc!(
         " {what} (BTF type id {id}, {size} bytes): the raw value, with a constant per enumerator."
     );
     let name_str = name.to_string();
@@ -689,7 +689,7 @@ pub(super) fn datasec(
         pub const SECTION_SIZE: usize = #section_size;
     }];
     let spec = StructSpec {
-        doc: format!(" The variables of section `{sec_name}` (BTF DATASEC type id {datasec_id}, {size} bytes)."),
+        doc: doc!(" The variables of section `{sec_name}` (BTF DATASEC type id {datasec_id}, {size} bytes)."),
         name: ident(&struct_name),
         fields,
         methods,
