@@ -304,14 +304,15 @@ impl<'cb> PerfBuffer<'cb> {
             return Ok(0);
         };
         let cpu = buf.cpu;
-        let mut samples = 0;
-        let mut handler = |event: Event<'_>| match event {
-            Event::Sample(data) => {
-                samples += 1;
-                if let Some(cb) = sample_cb.as_mut() {
-                    cb(cpu, data);
-                }
-            }
+        let name = &*name;
+        // The callback taken out of its Option once, not per sample.
+        let mut ignore = |_: u32, _: &[u8]| {};
+        let on_sample: &mut dyn FnMut(u32, &[u8]) = match sample_cb {
+            Some(cb) => &mut **cb,
+            None => &mut ignore,
+        };
+        let mut handler = move |event: Event<'_>| match event {
+            Event::Sample(data) => on_sample(cpu, data),
             Event::Lost { count } => {
                 if let Some(cb) = lost_cb.as_mut() {
                     cb(cpu, count);
@@ -321,15 +322,14 @@ impl<'cb> PerfBuffer<'cb> {
                 log::debug!("perf buffer `{name}` cpu {cpu}: skipped record type {kind}");
             }
         };
-        records::drain(&mut buf.ring, scratch, &mut handler).map_err(
-            |ReadError { pos, reason }| PerfBufError::Corrupt {
-                map: name.clone(),
+        records::drain(&mut buf.ring, scratch, &mut handler).map_err(|ReadError { pos, reason }| {
+            PerfBufError::Corrupt {
+                map: name.to_string(),
                 cpu,
                 pos,
                 reason,
-            },
-        )?;
-        Ok(samples)
+            }
+        })
     }
 
     /// Number of per-CPU buffers.

@@ -158,7 +158,7 @@ impl<F> std::fmt::Debug for Ring<F> {
 impl<F: FnMut(&[u8]) -> i32> Ring<F> {
     #[inline]
     fn consume(&mut self) -> Result<usize, RingBufError> {
-        walk::walk(&mut self.mapping, &mut self.callback)
+        walk::walk(&mut self.mapping.cursor(), &mut self.callback)
             .map_err(|e| RingBufError::from_walk(&self.name, e))
     }
 }
@@ -395,7 +395,7 @@ impl<'cb, F: FnMut(&[u8]) -> i32 + 'cb> RingBuffer<'cb, F> {
     pub(crate) fn pending(&mut self) -> Result<walk::Pending, RingBufError> {
         let mut most = walk::Pending::Empty;
         for ring in &mut self.rings {
-            let state = walk::pending(&mut ring.mapping)
+            let state = walk::pending(&mut ring.mapping.cursor())
                 .map_err(|e| RingBufError::from_walk(&ring.name, e))?;
             most = most.max(state);
         }

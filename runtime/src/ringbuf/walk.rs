@@ -6,10 +6,10 @@
 //! committed) and the discard bit, then the sample, the whole rounded up to 8
 //! bytes. Positions only grow; `pos & (size - 1)` is the offset in the data area.
 
-use crate::sys::{ringbuf_record_size, RingBufMapping, RingPositions, RingRecord};
+use crate::sys::{ringbuf_record_size, RingCursor, RingPositions, RingRecord};
 
 /// What the walker needs from a ring: the mapping's position-keeping
-/// interface (see [`RingBufMapping`]), so that the walk is tested on an
+/// interface (see [`RingCursor`]), so that the walk is tested on an
 /// in-memory ring that decodes records with the same
 /// [`decode_ringbuf_record`].
 pub(crate) trait Ring {
@@ -31,38 +31,38 @@ pub(crate) trait Ring {
     fn prefetch_ahead(&self) {}
 }
 
-impl Ring for RingBufMapping {
+impl Ring for RingCursor<'_> {
     #[inline]
     fn data_size(&self) -> usize {
-        RingBufMapping::data_size(self)
+        RingCursor::data_size(self)
     }
     #[inline]
     fn position(&self) -> u64 {
-        RingBufMapping::position(self)
+        RingCursor::position(self)
     }
     #[inline]
     fn refresh(&mut self) -> Result<u64, RingPositions> {
-        RingBufMapping::refresh(self)
+        RingCursor::refresh(self)
     }
     #[inline]
     fn peek(&self) -> RingRecord<'_> {
-        RingBufMapping::peek(self)
+        RingCursor::peek(self)
     }
     #[inline]
     fn advance(&mut self, size: u64) {
-        RingBufMapping::advance(self, size)
+        RingCursor::advance(self, size)
     }
     #[inline]
     fn unpublished(&self) -> u64 {
-        RingBufMapping::unpublished(self)
+        RingCursor::unpublished(self)
     }
     #[inline]
     fn publish(&mut self) {
-        RingBufMapping::publish(self)
+        RingCursor::publish(self)
     }
     #[inline]
     fn prefetch_ahead(&self) {
-        RingBufMapping::prefetch_ahead(self)
+        RingCursor::prefetch_ahead(self)
     }
 }
 
@@ -150,7 +150,9 @@ pub(crate) fn walk<R: Ring, F: FnMut(&[u8]) -> i32>(
         };
         let start = ring.position();
         loop {
-            ring.prefetch_ahead();
+            if ring.position() % 64 == 0 {
+                ring.prefetch_ahead();
+            }
             let (code, step) = match ring.peek() {
                 RingRecord::Sample { data, size } => {
                     consumed += 1;

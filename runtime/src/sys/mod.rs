@@ -63,8 +63,8 @@ pub use prog::{
 #[cfg(feature = "tokio")]
 pub use ring::AsyncReadiness;
 pub use ring::{
-    decode_ringbuf_record, ringbuf_record_size, PerfMapping, RingBufMapping, RingPositions,
-    RingRecord, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HDR_SZ,
+    decode_ringbuf_record, ringbuf_record_size, PerfMapping, RingBufMapping, RingCursor,
+    RingPositions, RingRecord, RINGBUF_BUSY_BIT, RINGBUF_DISCARD_BIT, RINGBUF_HDR_SZ,
 };
 pub use socket::{
     attach_bpf_to_socket, detach_bpf_from_socket, set_tcp_congestion, tcp_congestion,
