@@ -27,7 +27,7 @@ fn btf_err(what: &'static str) -> impl FnOnce(BtfError) -> LoadError {
 
 /// An `int` (4 bytes, signed) type id, appended if the BTF has none.
 fn int_type(btf: &mut Btf) -> Result<u32, LoadError> {
-    for t in btf.types() {
+    for t in btf.types_of_kind(&[Kind::Int]) {
         let t = t.map_err(btf_err("looking for an int type"))?;
         if let TypeKind::Int(i) = t.kind {
             if i.size == 4 && i.signed && i.bits == 32 {
@@ -45,7 +45,7 @@ pub(crate) fn sanitize(btf: &mut Btf) -> Result<(), LoadError> {
     let mut extern_funcs = Vec::new();
     let mut secs = Vec::new();
     let mut qmark_secs = Vec::new();
-    for t in btf.types() {
+    for t in btf.types_of_kind(&[Kind::Func, Kind::Datasec]) {
         let t = t.map_err(btf_err("reading types"))?;
         match t.kind {
             TypeKind::Func {

@@ -10,11 +10,11 @@ use object::elf;
 
 use super::elf::Elf;
 use super::ObjError;
-use crate::btf::{Btf, TypeKind, VarLinkage};
+use crate::btf::{Btf, Kind, TypeKind, VarLinkage};
 
 pub(crate) fn fixup(elf: &Elf<'_>, btf: &mut Btf) -> Result<(), ObjError> {
     let mut secs = Vec::new();
-    for ty in btf.types() {
+    for ty in btf.types_of_kind(&[Kind::Datasec]) {
         let ty = ty.map_err(ObjError::btf)?;
         if let TypeKind::Datasec(ds) = ty.kind {
             secs.push((ty.id, ty.name_off, ds.size));

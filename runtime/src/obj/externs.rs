@@ -110,7 +110,7 @@ type SecEntry = (u32, usize);
 /// types rather than `n` (an object with 8000 kfunc externs took 15 s).
 fn datasec_entries(btf: &Btf) -> Result<HashMap<u32, SecEntry>, ObjError> {
     let mut entries = HashMap::default();
-    for t in btf.types() {
+    for t in btf.types_of_kind(&[Kind::Datasec]) {
         let t = t.map_err(ObjError::btf)?;
         if let TypeKind::Datasec(ds) = t.kind {
             for (i, v) in ds.vars().enumerate() {

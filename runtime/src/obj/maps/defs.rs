@@ -321,10 +321,7 @@ pub(crate) fn collect_btf_maps(
             let inner_name = format!("{name}.inner");
             let (idef, _) = parse_def(btf, &inner_name, inner_ty, true)?;
             inner = Some(Box::new(Map {
-                kernel_name: internal_map_name("", &inner_name)
-                    .chars()
-                    .take(15)
-                    .collect(),
+                kernel_name: first_chars(&internal_map_name("", &inner_name), 15).to_string(),
                 name: inner_name,
                 kind: MapKind::Btf { sec_offset: 0 },
                 def: idef,
@@ -365,7 +362,7 @@ pub(crate) fn collect_btf_maps(
             values_off: values.map(|(o, _)| o),
         });
         maps.push(Map {
-            kernel_name: name.chars().take(BPF_OBJ_NAME_LEN - 1).collect(),
+            kernel_name: first_chars(&name, BPF_OBJ_NAME_LEN - 1).to_string(),
             name,
             kind: MapKind::Btf {
                 sec_offset: sym.value,
@@ -381,4 +378,12 @@ pub(crate) fn collect_btf_maps(
     // Static initialisers of `values` live in `.rel.maps`.
     slots::collect(elf, sec.index, &mut maps, &extents, entry_programs)?;
     Ok(maps)
+}
+
+/// The first `n` characters of `s` (all of it if shorter): a slice, so that a
+/// map's kernel name is one copy rather than a `String` grown a character
+/// at a time.
+fn first_chars(s: &str, n: usize) -> &str {
+    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    &s[..end]
 }
