@@ -7,6 +7,9 @@
 //! allocations come from one reserved region by moving a cursor, and
 //! freeing them costs nothing (the last block is given back, so
 //! stack-like use and growing the newest `Vec`/`String` stay in place).
+//! Each thread bumps through its own 2 MiB chunks of the region (the
+//! formatter's helper thread allocates as much as the main one; one shared
+//! cursor made the two slower together than one alone).
 //! The region is virtual address space only (`MAP_NORESERVE`): pages cost
 //! memory when touched, and what a run touches is what it allocated
 //! (about 11 MB for a fixture skeleton).
@@ -18,6 +21,7 @@
 //! degrades to plain malloc, never to an error.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -48,12 +52,24 @@ const MAX_ALIGN: usize = 4096;
 /// ELF header, say) expects what malloc gives, whatever the `Layout` said.
 const MIN_ALIGN: usize = 16;
 
+/// Each thread bumps through chunks of the region of this size (a huge
+/// page), taken with one atomic add: a cursor shared by all threads made two
+/// threads allocating at once slower than one.
+const CHUNK: usize = HUGE;
+
+std::thread_local! {
+    /// This thread's current chunk: the next free address and the chunk's
+    /// end (both 0 before its first chunk). Const-initialised and without
+    /// a destructor, so it is usable at any point of a thread's life.
+    static CURRENT: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
 /// The bump arena (see the module docs).
 pub struct Arena {
     /// Start of the region, or [`UNSET`] / [`FAILED`].
     base: AtomicUsize,
-    /// Offset of the first free byte in the region (an offset, so that it
-    /// is valid whichever thread's reservation wins).
+    /// Offset of the first chunk not yet handed to a thread (an offset, so
+    /// that it is valid whichever thread's reservation wins).
     used: AtomicUsize,
 }
 
@@ -122,29 +138,54 @@ impl Arena {
         (base > FAILED && off < REGION).then_some(off)
     }
 
-    /// A block of `layout` from the region, or null when it does not fit.
+    /// A block of `layout` from this thread's chunk (a new chunk when it
+    /// does not fit), or null when the region is used up.
+    #[inline]
     fn bump(&self, layout: Layout) -> *mut u8 {
+        let align = layout.align().max(MIN_ALIGN);
+        let base = self.base.load(Ordering::Acquire);
+        // One access to the thread-local (each is a call).
+        let p = CURRENT.with(|c| {
+            let (cur, end) = c.get();
+            // The chunk must be this arena's: the thread-local is shared by
+            // every `Arena` (the process has one, its tests several), and
+            // `end - 1`, the chunk's last byte, lies in the region holding it.
+            if end == 0 || base <= FAILED || (end - 1).wrapping_sub(base) >= REGION {
+                return ptr::null_mut();
+            }
+            // align is a power of two <= MAX_ALIGN, size < LARGE, and
+            // addresses are below the region's end: no sum overflows.
+            let start = (cur + align - 1) & !(align - 1);
+            if start + layout.size() > end {
+                return ptr::null_mut();
+            }
+            c.set((start + layout.size(), end));
+            start as *mut u8
+        });
+        if p.is_null() {
+            self.bump_new_chunk(layout)
+        } else {
+            p
+        }
+    }
+
+    #[cold]
+    fn bump_new_chunk(&self, layout: Layout) -> *mut u8 {
         let Some(base) = self.base() else {
             return ptr::null_mut();
         };
-        let align = layout.align().max(MIN_ALIGN);
-        let mut used = self.used.load(Ordering::Relaxed);
-        loop {
-            // align is a power of two <= MAX_ALIGN and size < LARGE, and
-            // used <= REGION: no sum overflows.
-            let start = (used + align - 1) & !(align - 1);
-            let next = start + layout.size();
-            if next > REGION {
-                return ptr::null_mut();
-            }
-            match self
-                .used
-                .compare_exchange_weak(used, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return (base + start) as *mut u8,
-                Err(now) => used = now,
-            }
+        // A chunk holds any small block: LARGE and MAX_ALIGN are below CHUNK.
+        let off = self.used.fetch_add(CHUNK, Ordering::Relaxed);
+        if off > REGION - CHUNK {
+            // Used up; keep the counter from wrapping on later calls.
+            self.used.store(REGION, Ordering::Relaxed);
+            return ptr::null_mut();
         }
+        let chunk = base + off;
+        let align = layout.align().max(MIN_ALIGN);
+        let start = (chunk + align - 1) & !(align - 1);
+        CURRENT.set((start + layout.size(), chunk + CHUNK));
+        start as *mut u8
     }
 
     /// Whether the arena serves `layout`.
@@ -160,10 +201,11 @@ impl Default for Arena {
 }
 
 // SAFETY: every block handed out is either a fresh, exclusively owned range
-// of the region (the offset only moves past it with a CAS, and moves back
-// over it only when it is freed as the newest block), or a block of the
-// system allocator, which only the system allocator frees and resizes
-// (ownership by address, `offset_of`).
+// of the region (each chunk is one thread's, taken by an atomic add; that
+// thread's cursor only moves past a block, and moves back over it only when
+// it is freed as the newest block), or a block of the system allocator,
+// which only the system allocator frees and resizes (ownership by address,
+// `offset_of`).
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if Self::small(layout) {
@@ -193,14 +235,18 @@ unsafe impl GlobalAlloc for Arena {
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        if let Some(off) = self.offset_of(p) {
-            // The newest block is given back; any other stays until exit.
-            let _ = self.used.compare_exchange(
-                off + layout.size(),
-                off,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        if self.offset_of(p).is_some() {
+            // This thread's newest block is given back; any other stays
+            // until exit.
+            // A block of this region that ends at this thread's cursor is
+            // in this thread's chunk (regions do not overlap, and a
+            // cursor is always past its chunk's start).
+            CURRENT.with(|c| {
+                let (cur, end) = c.get();
+                if p as usize + layout.size() == cur {
+                    c.set((p as usize, end));
+                }
+            });
             return;
         }
         // SAFETY: a block outside the region came from System with this
@@ -209,20 +255,25 @@ unsafe impl GlobalAlloc for Arena {
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some(off) = self.offset_of(p) else {
+        if self.offset_of(p).is_none() {
             // SAFETY: a block outside the region came from System with
             // this layout; the caller's new size is valid for it.
             return unsafe { System.realloc(p, layout, new_size) };
-        };
+        }
         if new_size < LARGE {
-            // The newest block grows or shrinks where it is.
-            let (old_end, new_end) = (off + layout.size(), off + new_size);
-            if new_end <= REGION
-                && self
-                    .used
-                    .compare_exchange(old_end, new_end, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
+            // This thread's newest block grows or shrinks where it is.
+            // As in `dealloc`: a block ending at the cursor is this
+            // thread's newest.
+            let new_end = p as usize + new_size;
+            let grown = CURRENT.with(|c| {
+                let (cur, end) = c.get();
+                let fits = p as usize + layout.size() == cur && new_end <= end;
+                if fits {
+                    c.set((new_end, end));
+                }
+                fits
+            });
+            if grown {
                 return p;
             }
             if new_size <= layout.size() {
@@ -292,9 +343,9 @@ mod tests {
             let p = a.alloc(layout(16, 8));
             let q = a.realloc(p, layout(16, 8), 1000);
             assert_eq!(p, q, "the newest block grows where it is");
-            let before = a.used.load(Ordering::Relaxed);
+            let before = CURRENT.get().0;
             a.dealloc(q, layout(1000, 8));
-            assert!(a.used.load(Ordering::Relaxed) < before, "and is given back");
+            assert!(CURRENT.get().0 < before, "and is given back");
             let r = a.alloc(layout(8, 8));
             assert_eq!(r, p, "the space is handed out again");
         }

@@ -178,7 +178,7 @@ pub(crate) fn skeleton(
     embedded: &[u8],
     opts: &Options,
     warnings: &mut Vec<String>,
-) -> Result<TokenStream, Error> {
+) -> Result<Skeleton, Error> {
     let rt: TokenStream = quote!(::skelgen_runtime);
     let obj_name = opts
         .name
@@ -463,7 +463,7 @@ pub(crate) fn skeleton(
         .collect();
 
     warnings.extend(tg.warnings().iter().cloned());
-    let types = tg.finish().map_err(|e| Error::Generate {
+    let (inner, units) = tg.finish_units().map_err(|e| Error::Generate {
         reason: e.to_string(),
     })?;
 
@@ -492,13 +492,7 @@ pub(crate) fn skeleton(
     let open_doc = doc!(" The `{object_name}` BPF object, opened and not yet loaded.");
     let _ = Span::call_site();
 
-    Ok(quote! {
-        /// Rust types for the object's BTF types and global-data sections.
-        #[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, clippy::all)]
-        pub mod types {
-            #types
-        }
-
+    let rest = quote! {
         static OBJECT: #rt::skel::Aligned<[u8; #len]> = #rt::skel::Aligned(#bytes);
         #track
 
@@ -621,7 +615,41 @@ pub(crate) fn skeleton(
 
             #(#open_data_methods)*
         }
-    })
+    };
+    Ok(Skeleton { inner, units, rest })
+}
+
+/// A skeleton's tokens in parts: `mod types` (its inner attributes and its
+/// units, one per type) apart from the rest, so that the module's units can
+/// be formatted apart (see `render`).
+pub(crate) struct Skeleton {
+    /// The inner attributes of `mod types`.
+    pub(crate) inner: TokenStream,
+    /// The items of `mod types`, one stream per type.
+    pub(crate) units: Vec<TokenStream>,
+    /// Everything after `mod types`.
+    pub(crate) rest: TokenStream,
+}
+
+impl Skeleton {
+    /// `mod types` with its attributes, holding `units`.
+    pub(crate) fn types_module(inner: &TokenStream, units: &[TokenStream]) -> TokenStream {
+        quote! {
+            /// Rust types for the object's BTF types and global-data sections.
+            #[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, clippy::all)]
+            pub mod types {
+                #inner
+                #(#units)*
+            }
+        }
+    }
+
+    /// The whole skeleton as one stream.
+    pub(crate) fn into_tokens(self) -> TokenStream {
+        let mut tokens = Self::types_module(&self.inner, &self.units);
+        tokens.extend(self.rest);
+        tokens
+    }
 }
 
 /// The text of a `#[doc = ...]` attribute, escaped by [`doc_text`] so

@@ -843,13 +843,21 @@ impl<'a> TypeGen<'a> {
 
     /// The contents of `pub mod types { ... }`: inner `#![allow(...)]`
     /// attributes, then the items in type-id order, then the DATASEC structs.
-    pub fn finish(mut self) -> Result<TokenStream, GenError> {
-        let mut items = Vec::new();
+    pub fn finish(self) -> Result<TokenStream, GenError> {
+        let (inner, units) = self.finish_units()?;
+        Ok(quote!(#inner #(#units)*))
+    }
+
+    /// [`finish`](Self::finish) in parts: the inner attributes, and one
+    /// token stream per unit (a type's items, or a DATASEC struct's), in
+    /// order, for formatting units apart.
+    pub(crate) fn finish_units(mut self) -> Result<(TokenStream, Vec<TokenStream>), GenError> {
+        let mut units = Vec::with_capacity(self.requested.len() + self.datasecs.len());
         for id in std::mem::take(&mut self.requested) {
-            items.push(emit::item(&mut self, id)?);
+            units.push(emit::item(&mut self, id)?);
         }
-        let datasecs = self.datasecs.values();
-        Ok(quote! {
+        units.extend(std::mem::take(&mut self.datasecs).into_values());
+        let inner = quote! {
             #![allow(
                 non_camel_case_types,
                 non_snake_case,
@@ -860,9 +868,8 @@ impl<'a> TypeGen<'a> {
                 clippy::all,
                 clippy::undocumented_unsafe_blocks
             )]
-            #(#items)*
-            #(#datasecs)*
-        })
+        };
+        Ok((inner, units))
     }
 }
 
