@@ -117,7 +117,7 @@ pub fn decode_ringbuf_record<'a>(
     }
 }
 
-/// How far ahead of the consumer position [`RingBufMapping::prefetch_ahead`]
+/// How far ahead of the consumer position [`RingCursor::prefetch_ahead`]
 /// asks for the ring's bytes.
 pub const PREFETCH_AHEAD: u64 = 2048;
 
@@ -530,7 +530,7 @@ impl PerfMapping {
     }
 
     /// Hint the CPU to fetch the data `PREFETCH_AHEAD` (2 KiB) bytes past our
-    /// position: as [`RingBufMapping::prefetch_ahead`], each record's header
+    /// position: as [`RingCursor::prefetch_ahead`], each record's header
     /// gives the next one's position, so the reader is otherwise a chain of
     /// dependent cache misses.
     #[inline]
