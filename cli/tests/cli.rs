@@ -171,3 +171,71 @@ fn old_clang_enums_are_warned_about() {
     );
     assert!(err.contains("truncated its values to 32 bits"), "{err}");
 }
+
+/// An object of a few hundred BTF types (a libbpf-tools-style program built
+/// with -g against a full vmlinux.h, which `skelgen btf dump` writes from
+/// the running kernel) is formatted on two threads, each allocating from
+/// the CLI's arena: the command's output is the library's (one allocator,
+/// the system's), byte for byte, and the object has the types that take
+/// that path.
+#[test]
+fn a_vmlinux_sized_skeleton_from_two_threads_equals_the_librarys() {
+    use skelgen_test_support::{have_tool, require};
+    let vmlinux = Path::new("/sys/kernel/btf/vmlinux");
+    if !require(have_tool("clang"), "clang is not installed")
+        || !require(vmlinux.exists(), "no /sys/kernel/btf/vmlinux")
+    {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("two-threads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let header = dir.join("vmlinux.h");
+    let out = skelgen(&[
+        "btf",
+        "dump",
+        "/sys/kernel/btf/vmlinux",
+        "-o",
+        header.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let src = workspace().join("skelgen/tests/data/exec_vmlinux.bpf.c");
+    std::fs::copy(&src, dir.join("exec.bpf.c")).unwrap();
+    let out = Command::new("clang")
+        .args(["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86"])
+        .args(["-c", "exec.bpf.c", "-o", "exec.bpf.o"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let object = dir.join("exec.bpf.o");
+    let bytes = std::fs::read(&object).unwrap();
+    let types = skelgen_runtime::obj::Object::parse(&bytes, "exec")
+        .unwrap()
+        .btf
+        .map_or(0, |btf| btf.len());
+    assert!(types >= 256, "only {types} BTF types: the one-thread path");
+    let cli = skelgen(&[object.to_str().unwrap()]);
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let path = object.to_string_lossy();
+    let lib = skelgen::generate(
+        &bytes,
+        &skelgen::Options::new().name(skelgen::default_name(&path)),
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8(cli.stdout).unwrap() == lib,
+        "the command's skeleton differs from the library's"
+    );
+}
