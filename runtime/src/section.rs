@@ -483,7 +483,15 @@ impl fmt::Display for BtfTarget<'_> {
 ///
 /// `sec` is the section name without the `?` (autoload off) marker.
 pub fn lookup(sec: &str) -> Option<Match<'_>> {
+    // A row can only match a name that starts with its prefix's first byte:
+    // comparing that byte first spares a `memcmp` call for almost every row
+    // (a program's section is looked up at open, load and attach).
+    let first = sec.as_bytes().first();
     SECTION_DEFS.iter().enumerate().find_map(|(index, def)| {
+        let prefix = def.prefix.as_bytes();
+        if !prefix.is_empty() && prefix.first() != first {
+            return None;
+        }
         def.matches(sec).map(|target| Match {
             def,
             index,

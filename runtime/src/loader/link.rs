@@ -69,24 +69,27 @@ struct SecExt {
     core: Vec<(usize, CoreRelo)>,
 }
 
-pub(crate) struct ExtIndex {
-    by_section: HashMap<String, SecExt>,
+pub(crate) struct ExtIndex<'a> {
+    /// By section name, borrowed from the object's BTF.
+    by_section: HashMap<&'a str, SecExt>,
 }
 
-impl ExtIndex {
-    pub fn new(btf: Option<&Btf>, ext: Option<&BtfExt>) -> Result<Self, LoadError> {
-        let mut by_section: HashMap<String, SecExt> = HashMap::default();
+impl<'a> ExtIndex<'a> {
+    pub fn new(btf: Option<&'a Btf>, ext: Option<&BtfExt>) -> Result<Self, LoadError> {
         let (Some(btf), Some(ext)) = (btf, ext) else {
-            return Ok(ExtIndex { by_section });
+            return Ok(ExtIndex {
+                by_section: HashMap::default(),
+            });
         };
-        let sec_name = |off: u32| -> Result<String, LoadError> {
-            let name = btf.name(off).map_err(|e| LoadError::Btf {
-                what: "section name of a .BTF.ext block",
-                source: e,
-            })?;
+        let mut by_section: HashMap<&'a str, SecExt> =
+            crate::fast::map_with_capacity(ext.func_info.len());
+        let sec_name = |off: u32| -> Result<&'a str, LoadError> {
             // Kept with its `?`: `?fentry/f` and `fentry/f` are two ELF
             // sections, each with its own records at offset 0.
-            Ok(name.to_string())
+            btf.name(off).map_err(|e| LoadError::Btf {
+                what: "section name of a .BTF.ext block",
+                source: e,
+            })
         };
         for s in &ext.func_info {
             let e = by_section.entry(sec_name(s.sec_name_off)?).or_default();
@@ -143,7 +146,7 @@ fn text_section_index(obj: &Object) -> Option<usize> {
 pub(crate) fn link_program(
     obj: &Object,
     entry: usize,
-    ext: &ExtIndex,
+    ext: &ExtIndex<'_>,
     res: &Resolved<'_>,
 ) -> Result<Linked, LoadError> {
     let main = &obj.programs[entry];

@@ -79,6 +79,12 @@ pub(crate) fn prepare(
     images: &[Option<AlignedBuf>],
 ) -> Result<Prepared, LoadError> {
     let mut out = Prepared::default();
+    if !obj.maps.iter().any(|m| m.struct_ops().is_some()) {
+        // No struct_ops map: only the check below applies, to programs
+        // whose section can name a struct_ops program at all.
+        unbound_programs(obj, progs, &out)?;
+        return Ok(out);
+    }
     let mut used_by = HashMap::<usize, bool>::new();
     let mut kernel: Option<Arc<Btf>> = None;
     // Program indexes by name, built once: members name their programs.
@@ -132,13 +138,21 @@ pub(crate) fn prepare(
             s.autoload = any_created;
         }
     }
-    // A struct_ops program no map binds cannot be loaded: the kernel needs
-    // the struct and member it implements.
+    unbound_programs(obj, progs, &out)?;
+    Ok(out)
+}
+
+/// A struct_ops program no map binds cannot be loaded: the kernel needs the
+/// struct and member it implements.
+fn unbound_programs(obj: &Object, progs: &[ProgSettings], out: &Prepared) -> Result<(), LoadError> {
     for (i, p) in obj.programs.iter().enumerate() {
         let loads = progs.get(i).is_some_and(|s| s.autoload);
-        let is_st_ops = p
-            .section_match()
-            .is_some_and(|m| m.def.prog_type == ProgType::StructOps);
+        // Every section-table row of the struct_ops program type starts
+        // with `struct_ops`: the prefix spares the table lookup.
+        let is_st_ops = loads
+            && p.section.starts_with("struct_ops")
+            && p.section_match()
+                .is_some_and(|m| m.def.prog_type == ProgType::StructOps);
         if loads && is_st_ops && !out.progs.contains_key(&i) {
             return Err(LoadError::Program {
                 prog: p.name.clone(),
@@ -150,7 +164,7 @@ pub(crate) fn prepare(
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Builds the kernel value of struct_ops map `m` from its local `image`,
@@ -447,5 +461,24 @@ impl LoadedObject {
     /// fds in place), to register with a map update.
     pub fn struct_ops_value(&self, index: usize) -> Option<&StructOpsValue> {
         self.struct_ops.get(&index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::section::{ProgType, SECTION_DEFS};
+
+    /// `unbound_programs` skips the table lookup for sections that do not
+    /// start with `struct_ops`: true only while every struct_ops row does.
+    #[test]
+    fn every_struct_ops_row_starts_with_struct_ops() {
+        let rows: Vec<_> = SECTION_DEFS
+            .iter()
+            .filter(|d| d.prog_type == ProgType::StructOps)
+            .collect();
+        assert!(!rows.is_empty());
+        for d in rows {
+            assert!(d.prefix.starts_with("struct_ops"), "{}", d.prefix);
+        }
     }
 }
