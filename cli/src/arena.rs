@@ -238,9 +238,11 @@ unsafe impl GlobalAlloc for Arena {
         if self.offset_of(p).is_some() {
             // This thread's newest block is given back; any other stays
             // until exit.
-            // A block of this region that ends at this thread's cursor is
-            // in this thread's chunk (regions do not overlap, and a
-            // cursor is always past its chunk's start).
+            // A block that ends at this thread's cursor is given back by
+            // moving the cursor down over it: [p, cursor) is that freed
+            // block and nothing else, so whatever the thread bumps there
+            // next overlaps no live block (even in the corner where the
+            // block is the last of the chunk just below this thread's).
             CURRENT.with(|c| {
                 let (cur, end) = c.get();
                 if p as usize + layout.size() == cur {
@@ -262,8 +264,8 @@ unsafe impl GlobalAlloc for Arena {
         }
         if new_size < LARGE {
             // This thread's newest block grows or shrinks where it is.
-            // As in `dealloc`: a block ending at the cursor is this
-            // thread's newest.
+            // As in `dealloc`: a block ending at the cursor grows over
+            // this thread's free space [cursor, end) only.
             let new_end = p as usize + new_size;
             let grown = CURRENT.with(|c| {
                 let (cur, end) = c.get();

@@ -40,8 +40,7 @@ fn syntax(reason: String) -> Error {
 
 /// The formatted text of `tokens` as a file.
 fn file_text(tokens: TokenStream) -> Result<String, Error> {
-    let file = syn::parse2::<syn::File>(tokens).map_err(|e| syntax(e.to_string()))?;
-    Ok(prettyplease::unparse(&file))
+    crate::render("", tokens).map_err(syntax)
 }
 
 /// The formatted text of one unit of `mod types`, as it prints inside the
@@ -84,7 +83,7 @@ fn skeleton_text_from(
         .map_or(0, |btf| btf.len() as usize);
     if types < min_types {
         let tokens = prepared.skeleton(options, warnings)?.into_tokens();
-        return Ok(format!("{header}{}", file_text(tokens)?));
+        return crate::render(header, tokens).map_err(syntax);
     }
     thread::scope(|s| {
         let helper = s.spawn(|| -> Result<Vec<String>, Error> {
